@@ -1,0 +1,171 @@
+//! The state-of-record database: Postgres in production, SQLite embedded.
+//!
+//! Queries are written once in the SQL both dialects share (`$n` placeholders, integer unix-ms
+//! timestamps, TEXT ids and JSON, `ON CONFLICT`, `RETURNING`) and run through [`on_tx!`] /
+//! [`on_db!`], which expand the same expression for each driver.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+use crate::error::{EngineError, Result};
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+pub enum DbTx {
+    Postgres(Transaction<'static, Postgres>),
+    Sqlite(Transaction<'static, Sqlite>),
+}
+
+/// Runs `$body` with `$c` bound to the transaction's connection, whichever the driver.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::db::DbTx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::db::DbTx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$p` bound to the pool, whichever the driver.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Postgres($p) => $body,
+            $crate::db::Db::Sqlite($p) => $body,
+        }
+    };
+}
+
+impl Db {
+    /// Connects to `postgres://…` or `sqlite:…` (the file is created if missing).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            Ok(Db::Sqlite(sqlite_pool(url, max_connections).await?))
+        } else {
+            Err(EngineError::Config(format!(
+                "DATABASE_URL must start with postgres:// or sqlite:, got `{}`",
+                redact_url(url)
+            )))
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Db::Postgres(_) => "postgres",
+            Db::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Applies our migrations (`migrations/postgres` or `migrations/sqlite`).
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Db::Postgres(p) => {
+                let mut m = sqlx::migrate!("../migrations/postgres");
+                m.dangerous_set_table_name("aisha_migrations");
+                m.run(p).await?;
+            }
+            Db::Sqlite(p) => {
+                let mut m = sqlx::migrate!("../migrations/sqlite");
+                m.dangerous_set_table_name("aisha_migrations");
+                m.run(p).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn begin(&self) -> Result<DbTx> {
+        Ok(match self {
+            Db::Postgres(p) => DbTx::Postgres(p.begin().await?),
+            // IMMEDIATE takes the write lock up front: a deferred transaction that reads and
+            // then writes can fail with SQLITE_BUSY instead of waiting for the lock.
+            Db::Sqlite(p) => DbTx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+        })
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        on_db!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, p => p.close().await)
+    }
+}
+
+impl DbTx {
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            DbTx::Postgres(t) => t.commit().await?,
+            DbTx::Sqlite(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// A durable SQLite pool: WAL with `synchronous=NORMAL` on every connection (apalis-sqlite's
+/// own setup would switch it OFF), a busy timeout instead of immediate lock errors.
+pub async fn sqlite_pool(url: &str, max_connections: u32) -> Result<SqlitePool> {
+    let opts = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true);
+    Ok(SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .connect_with(opts)
+        .await?)
+}
+
+/// Hides the password of a connection URL for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_password_only() {
+        assert_eq!(
+            redact_url("postgres://aisha:s3cret@db:5432/aisha"),
+            "postgres://aisha:***@db:5432/aisha"
+        );
+        assert_eq!(redact_url("sqlite:data/aisha.db"), "sqlite:data/aisha.db");
+        assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
+    }
+}

@@ -1,0 +1,55 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("queue error ({backend}): {message}")]
+    Queue {
+        backend: &'static str,
+        message: String,
+    },
+    #[error("unknown workflow `{0}`")]
+    UnknownWorkflow(String),
+    #[error("no run with id `{0}`")]
+    UnknownRun(String),
+    #[error("run {run} is {status}: {action} needs {expected}")]
+    WrongStatus {
+        run: String,
+        status: String,
+        action: &'static str,
+        expected: &'static str,
+    },
+    #[error("invalid input for workflow `{workflow}`: {message}")]
+    InvalidInput { workflow: String, message: String },
+    #[error("state of run {run} does not decode: {message}")]
+    CorruptState { run: String, message: String },
+    #[error("{workflow}: subject {subject} already has {active} active run(s), the limit is {limit}")]
+    SubjectLimit {
+        workflow: String,
+        subject: String,
+        active: i64,
+        limit: i64,
+    },
+    #[error("callback {provider}/{external_id} is already bound to run {bound_to}")]
+    CallbackTaken {
+        provider: String,
+        external_id: String,
+        bound_to: String,
+    },
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl EngineError {
+    pub(crate) fn queue(backend: &'static str, e: impl std::fmt::Display) -> Self {
+        EngineError::Queue {
+            backend,
+            message: e.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -1,0 +1,423 @@
+//! Executing steps: apalis workers take `StepTask`s, claim the run, run the step with its
+//! timeout, and apply the outcome as one transition.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::layers::WorkerBuilderExt;
+use apalis::prelude::{BoxDynError, Data, WorkerBuilder};
+use apalis_core::backend::ext::poll_strategy::Strategy;
+use apalis_core::backend::ext::BackendExt;
+use futures::FutureExt;
+use serde_json::Value;
+use tokio::sync::watch;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::callbacks;
+use crate::engine::Inner;
+use crate::error::{EngineError, Result};
+use crate::on_db;
+use crate::on_tx;
+use crate::queue::{QueueBackend, StepTask, redis_storage};
+use crate::runs::{COMPENSATE, RunRow, held, queue_name, record_attempt};
+use crate::time::{ms, now_ms};
+use crate::transitions::{Move, finish, move_to, retry_or_fail};
+use crate::workflow::{DynWorkflow, ErasedNext, FailureInfo, StepError, StepInfo};
+
+#[derive(Clone)]
+struct WorkerCtx {
+    engine: Arc<Inner>,
+    workflow: &'static str,
+}
+
+async fn handle(task: StepTask, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
+    execute(&ctx.engine, ctx.workflow, task)
+        .await
+        .map_err(|e| Box::new(e) as BoxDynError)
+}
+
+/// Runs every role of the engine in this process until `shutdown`.
+pub(crate) async fn run<F>(e: Arc<Inner>, shutdown: F) -> Result<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut workers = Vec::new();
+    for (&workflow, _) in e.workflows.iter() {
+        workers.push(tokio::spawn(run_queue_worker(e.clone(), workflow, stop_rx.clone())));
+    }
+    let background = vec![
+        tokio::spawn(crate::scheduler::run(e.clone(), stop_rx.clone())),
+        tokio::spawn(crate::reconciler::run(e.clone(), stop_rx.clone())),
+    ];
+    shutdown.await;
+    info!("shutting down: no new tasks, in-flight steps get {:?}", e.config.shutdown_grace);
+    let _ = stop_tx.send(true);
+    let all = futures::future::join_all(workers.into_iter().chain(background));
+    if tokio::time::timeout(e.config.shutdown_grace, all).await.is_err() {
+        warn!("grace period over: unfinished steps are left to the reconciler");
+    }
+    Ok(())
+}
+
+fn stop_signal(mut stop: watch::Receiver<bool>) -> impl std::future::Future<Output = Result<(), std::io::Error>> + Send + 'static {
+    async move {
+        let _ = stop.wait_for(|s| *s).await;
+        Ok(())
+    }
+}
+
+async fn run_queue_worker(e: Arc<Inner>, workflow: &'static str, stop: watch::Receiver<bool>) {
+    let queue = queue_name(&e.config.namespace, workflow);
+    let name = format!("{queue}-{}", e.instance);
+    let conc = e.config.concurrency.max(1);
+    let tick = e.config.tick.max(Duration::from_millis(50));
+    let ctx = WorkerCtx {
+        engine: e.clone(),
+        workflow,
+    };
+    let res = match &e.queue {
+        QueueBackend::Postgres(pool) => {
+            let cfg = apalis_postgres::Config::default()
+                .queue(&queue)
+                .batch_size(conc)
+                .heartbeat_interval(Duration::from_secs(5))
+                .missed_heartbeats(6);
+            let storage = apalis_postgres::PostgresStorage::<StepTask>::new(pool).with_config(cfg);
+            let strategy = Strategy::new()
+                .stream(apalis_postgres::Pubsub::new(pool.clone(), queue.clone()))
+                .interval(Duration::from_secs(1));
+            WorkerBuilder::new(name)
+                .backend(storage.poll_with_strategy(strategy))
+                .data(ctx)
+                .concurrency(conc)
+                .build(handle)
+                .run_until(stop_signal(stop))
+                .await
+        }
+        QueueBackend::Sqlite { pool, .. } => {
+            let cfg = apalis_sqlite::Config::default()
+                .queue(&queue)
+                .batch_size(conc)
+                .heartbeat_interval(Duration::from_secs(5))
+                .missed_heartbeats(6);
+            let storage = apalis_sqlite::SqliteStorage::<StepTask>::new(pool).with_config(cfg);
+            let mut strategy = Strategy::new();
+            if let Some(rx) = e.queue.local_waker(&queue) {
+                strategy = strategy.stream(rx);
+            }
+            let strategy = strategy.interval(tick);
+            WorkerBuilder::new(name)
+                .backend(storage.poll_with_strategy(strategy))
+                .data(ctx)
+                .concurrency(conc)
+                .build(handle)
+                .run_until(stop_signal(stop))
+                .await
+        }
+        QueueBackend::Redis { conn, .. } => {
+            let cfg = apalis_redis::Config::default()
+                .queue(&queue)
+                .batch_size(conc)
+                .heartbeat_interval(Duration::from_secs(5))
+                .missed_heartbeats(6);
+            let storage = redis_storage(conn.clone(), &queue).with_config(cfg);
+            let mut strategy = Strategy::new();
+            if let Some(rx) = e.queue.local_waker(&queue) {
+                strategy = strategy.stream(rx);
+            }
+            let strategy = strategy.interval(tick);
+            WorkerBuilder::new(name)
+                .backend(storage.poll_with_strategy(strategy))
+                .data(ctx)
+                .concurrency(conc)
+                .build(handle)
+                .run_until(stop_signal(stop))
+                .await
+        }
+    };
+    if let Err(err) = res {
+        warn!(%queue, error = %err, "queue worker stopped with an error");
+    }
+}
+
+/// Runs the task's step if the run is still where the task says.
+pub(crate) async fn execute(e: &Arc<Inner>, workflow: &'static str, task: StepTask) -> Result<()> {
+    let wf = e
+        .workflows
+        .get(workflow)
+        .cloned()
+        .ok_or_else(|| EngineError::UnknownWorkflow(workflow.to_string()))?;
+    let started = now_ms();
+    let timeout = wf.policy(&task.step).timeout;
+    let lease_until = started + ms(timeout) + ms(e.config.lease_grace);
+    let claimed: Option<RunRow> = on_db!(&e.db, p => sqlx::query_as(
+        "UPDATE workflow_runs SET status = 'running', lease_id = $3, lease_until = $4, updated_at = $5 \
+         WHERE id = $1 AND seq = $2 AND status = 'pending' AND held IS NULL RETURNING *",
+    )
+    .bind(&task.run_id)
+    .bind(task.seq)
+    .bind(&e.instance)
+    .bind(lease_until)
+    .bind(started)
+    .fetch_optional(p)
+    .await)?;
+    let Some(run) = claimed else {
+        debug!(run_id = %task.run_id, seq = task.seq, step = %task.step, "task is stale, dropped");
+        return Ok(());
+    };
+    let span = info_span!("step", run_id = %run.id, workflow, step = %run.step, attempt = run.attempt);
+    async move {
+        if run.step == COMPENSATE {
+            return compensate(e, wf.as_ref(), run, started, timeout).await;
+        }
+        if let Some(provider) = wf.permit_for(&run.step).map(str::to_string)
+            && run.permit.is_none()
+            && !take_permit_or_hold(e, &run, &provider).await?
+        {
+            return Ok(());
+        }
+        let outcome = run_step(wf.as_ref(), &run, timeout).await;
+        apply(e, wf.as_ref(), &run, outcome, started).await
+    }
+    .instrument(span)
+    .await
+}
+
+async fn take_permit_or_hold(e: &Arc<Inner>, run: &RunRow, provider: &str) -> Result<bool> {
+    let mut tx = e.queue.begin(&e.db).await?;
+    if crate::limits::acquire_permit(e, &mut tx, provider, &run.id, run.seq).await? {
+        e.queue.commit(tx).await?;
+        return Ok(true);
+    }
+    let reason = format!("{}{provider}", held::PROVIDER_PREFIX);
+    on_tx!(tx.conn(), c => sqlx::query(
+        "UPDATE workflow_runs SET status = 'pending', held = $3, seq = seq + 1, lease_id = NULL, \
+            lease_until = NULL, due_at = $4, updated_at = $4 WHERE id = $1 AND seq = $2 AND status = 'running'",
+    )
+    .bind(&run.id)
+    .bind(run.seq)
+    .bind(&reason)
+    .bind(now_ms())
+    .execute(c)
+    .await.map(|r| r.rows_affected()))?;
+    e.queue.commit(tx).await?;
+    debug!(%provider, "no free permit: run held");
+    Ok(false)
+}
+
+async fn run_step(wf: &dyn DynWorkflow, run: &RunRow, timeout: Duration) -> Result<ErasedNext, StepError> {
+    let state: Value = serde_json::from_str(&run.state)
+        .map_err(|e| StepError::permanent(format!("stored state is not JSON: {e}")))?;
+    let callback = match run.callback_payload.as_deref() {
+        Some(s) => Some(
+            serde_json::from_str(s).map_err(|e| StepError::permanent(format!("stored callback is not JSON: {e}")))?,
+        ),
+        None => None,
+    };
+    let info = StepInfo {
+        run_id: run.id.clone(),
+        step: run.step.clone(),
+        attempt: run.attempt,
+        subject: run.subject.clone(),
+        parent_run_id: run.parent_run_id.clone(),
+        callback,
+    };
+    let fut = AssertUnwindSafe(wf.run_step(state, info)).catch_unwind();
+    match tokio::time::timeout(timeout, fut).await {
+        Err(_) => Err(StepError::Retryable(format!("step timed out after {timeout:?}"))),
+        Ok(Err(panic)) => Err(StepError::Retryable(format!("step panicked: {}", panic_message(&panic)))),
+        Ok(Ok(r)) => r,
+    }
+}
+
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+async fn apply(
+    e: &Arc<Inner>,
+    wf: &dyn DynWorkflow,
+    run: &RunRow,
+    outcome: Result<ErasedNext, StepError>,
+    started: i64,
+) -> Result<()> {
+    let mut outcome = outcome;
+    // One retry of the whole transition covers a wait whose key turns out to be taken.
+    for _ in 0..2 {
+        let mut tx = e.queue.begin(&e.db).await?;
+        let (applied, label, error): (bool, &str, Option<String>) = match &outcome {
+            Ok(ErasedNext::Goto { step, state }) if wf.has_step(step) => {
+                let state = state.to_string();
+                let m = Move {
+                    step,
+                    attempt: 1,
+                    state: Some(&state),
+                    error: None,
+                    callback_payload: None,
+                    delay_ms: 0,
+                };
+                (move_to(e, &mut tx, run, "running", m).await?, "ok", None)
+            }
+            Ok(ErasedNext::Goto { step, .. }) => {
+                let msg = format!("step `{}` went to unknown step `{step}`", run.step);
+                fail_label(e, &mut tx, run, &msg, true).await?
+            }
+            Ok(ErasedNext::Done { state }) => {
+                let state = state.to_string();
+                let ok = finish(e, &mut tx, run, "running", "succeeded", &run.step, Some(&state), None).await?;
+                (ok, "ok", None)
+            }
+            Ok(ErasedNext::Wait { then, .. }) if !wf.has_step(then) => {
+                let msg = format!("step `{}` waits to continue at unknown step `{then}`", run.step);
+                fail_label(e, &mut tx, run, &msg, true).await?
+            }
+            Ok(ErasedNext::Wait {
+                provider,
+                external_id,
+                then,
+                state,
+                deadline_ms,
+                poll_every_ms,
+            }) => {
+                let state = state.to_string();
+                let now = now_ms();
+                let deadline_at = now + deadline_ms;
+                let wake_at = (now + poll_every_ms).min(deadline_at);
+                let n = on_tx!(tx.conn(), c => sqlx::query(
+                    "UPDATE workflow_runs SET status = 'waiting', step = $3, attempt = 1, seq = seq + 1, \
+                        state = $4, wait_provider = $5, wait_external_id = $6, deadline_at = $7, \
+                        poll_every_ms = $8, wake_at = $9, callback_payload = NULL, error = NULL, \
+                        lease_id = NULL, lease_until = NULL, updated_at = $10 \
+                     WHERE id = $1 AND seq = $2 AND status = 'running'",
+                )
+                .bind(&run.id)
+                .bind(run.seq)
+                .bind(then)
+                .bind(&state)
+                .bind(provider)
+                .bind(external_id)
+                .bind(deadline_at)
+                .bind(poll_every_ms)
+                .bind(wake_at)
+                .bind(now)
+                .execute(c)
+                .await.map(|r| r.rows_affected()))?;
+                if n == 1 {
+                    let parked = RunRow {
+                        status: "waiting".into(),
+                        step: then.clone(),
+                        attempt: 1,
+                        seq: run.seq + 1,
+                        deadline_at: Some(deadline_at),
+                        ..run.clone()
+                    };
+                    match callbacks::park(e, &mut tx, &parked, provider, external_id).await {
+                        Ok(()) => {}
+                        Err(err @ EngineError::CallbackTaken { .. }) => {
+                            drop(tx);
+                            outcome = Err(StepError::Permanent(err.to_string()));
+                            continue;
+                        }
+                        Err(err) => return Err(err),
+                    }
+                }
+                (n == 1, "waiting", None)
+            }
+            Err(err) => fail_label(e, &mut tx, run, err.message(), err.is_permanent()).await?,
+        };
+        if !applied {
+            debug!("run moved on while the step ran; outcome discarded");
+            return Ok(());
+        }
+        record_attempt(
+            &mut tx,
+            &run.id,
+            run.seq,
+            &run.step,
+            run.attempt,
+            &e.instance,
+            started,
+            label,
+            error.as_deref(),
+        )
+        .await?;
+        e.queue.commit(tx).await?;
+        let took = Duration::from_millis((now_ms() - started).max(0) as u64);
+        e.observer.step_finished(&run.workflow, &run.step, label, took);
+        match label {
+            "retry" => {
+                e.observer.step_retried(&run.workflow, &run.step);
+                info!(error = error.as_deref().unwrap_or(""), "step failed, will retry");
+            }
+            "failed" => warn!(error = error.as_deref().unwrap_or(""), "step failed for good"),
+            _ => {}
+        }
+        if let Ok(ErasedNext::Done { .. }) = &outcome {
+            e.observer.run_finished(&run.workflow, "succeeded");
+        }
+        return Ok(());
+    }
+    Ok(())
+}
+
+async fn fail_label(
+    e: &Inner,
+    tx: &mut crate::queue::Txn,
+    run: &RunRow,
+    msg: &str,
+    permanent: bool,
+) -> Result<(bool, &'static str, Option<String>)> {
+    let label = retry_or_fail(e, tx, run, "running", msg, permanent).await?;
+    Ok((label.is_some(), label.unwrap_or("failed"), Some(msg.to_string())))
+}
+
+async fn compensate(e: &Arc<Inner>, wf: &dyn DynWorkflow, run: RunRow, started: i64, timeout: Duration) -> Result<()> {
+    let final_status = run.final_status.clone().unwrap_or_else(|| "failed".into());
+    let failed_step = run.failed_step.clone().unwrap_or_else(|| run.step.clone());
+    let result = match serde_json::from_str::<Value>(&run.state) {
+        Err(err) => Err(StepError::permanent(format!("stored state is not JSON: {err}"))),
+        Ok(state) => {
+            let info = FailureInfo {
+                run_id: run.id.clone(),
+                subject: run.subject.clone(),
+                failed_step: failed_step.clone(),
+                error: run.error.clone().unwrap_or_default(),
+                cancelled: final_status == "cancelled",
+                attempt: run.attempt,
+            };
+            let fut = AssertUnwindSafe(wf.compensate(state, info)).catch_unwind();
+            match tokio::time::timeout(timeout, fut).await {
+                Err(_) => Err(StepError::Retryable(format!("compensation timed out after {timeout:?}"))),
+                Ok(Err(p)) => Err(StepError::Retryable(format!("compensation panicked: {}", panic_message(&p)))),
+                Ok(Ok(r)) => r,
+            }
+        }
+    };
+    let mut tx = e.queue.begin(&e.db).await?;
+    let (applied, label, error, finished) = match &result {
+        Ok(()) => {
+            let ok = finish(e, &mut tx, &run, "running", &final_status, &failed_step, None, None).await?;
+            (ok, "ok", None, ok)
+        }
+        Err(err) => {
+            let label = retry_or_fail(e, &mut tx, &run, "running", err.message(), err.is_permanent()).await?;
+            (label.is_some(), label.unwrap_or("failed"), Some(err.message().to_string()), label == Some("failed"))
+        }
+    };
+    if !applied {
+        return Ok(());
+    }
+    record_attempt(&mut tx, &run.id, run.seq, COMPENSATE, run.attempt, &e.instance, started, label, error.as_deref())
+        .await?;
+    e.queue.commit(tx).await?;
+    if finished {
+        e.observer.run_finished(&run.workflow, &final_status);
+        info!(status = %final_status, "run ended after compensation");
+    }
+    Ok(())
+}

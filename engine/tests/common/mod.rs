@@ -1,0 +1,170 @@
+//! Test harness: a fresh database (Postgres database, SQLite file) and queue namespace per
+//! test, the engine running in the background, and helpers to wait for runs.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use aisha_engine::engine::EngineBuilder;
+use aisha_engine::ops::RunDetail;
+use aisha_engine::{Db, Engine, EngineConfig, QueueBackend, QueueKind};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ADMIN_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub const REDIS: &str = "redis://127.0.0.1:6379/";
+
+pub fn admin_pg() -> String {
+    std::env::var("AISHA_TEST_PG").unwrap_or_else(|_| ADMIN_PG.into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("AISHA_TEST_REDIS").unwrap_or_else(|_| REDIS.into())
+}
+
+/// A fresh, empty database for one test.
+pub struct TestDb {
+    pub url: String,
+    pub kind: QueueKind,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(kind: QueueKind) -> TestDb {
+        let tag = ulid::Ulid::generate().to_string().to_lowercase();
+        match kind {
+            QueueKind::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let url = format!("sqlite:{}", dir.path().join("aisha.db").display());
+                TestDb { url, kind, pg_name: None, _dir: Some(dir) }
+            }
+            QueueKind::Postgres | QueueKind::Redis => {
+                let name = format!("aisha_t_{tag}");
+                let admin = sqlx::PgPool::connect(&admin_pg()).await.expect("admin postgres");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .expect("create database");
+                admin.close().await;
+                let base = admin_pg();
+                let url = format!("{}/{name}", &base[..base.rfind('/').expect("db url")]);
+                TestDb { url, kind, pg_name: Some(name), _dir: None }
+            }
+        }
+    }
+
+    pub async fn drop_db(&self) {
+        if let Some(name) = &self.pg_name
+            && let Ok(admin) = sqlx::PgPool::connect(&admin_pg()).await
+        {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&admin)
+                .await;
+            admin.close().await;
+        }
+    }
+}
+
+pub fn test_config() -> EngineConfig {
+    EngineConfig {
+        namespace: format!("t{}", ulid::Ulid::generate().to_string().to_lowercase()),
+        concurrency: 8,
+        lease_grace: Duration::from_millis(500),
+        tick: Duration::from_millis(50),
+        reconcile_every: Duration::from_millis(200),
+        stale_after: Duration::from_secs(2),
+        retention: Duration::from_secs(3600),
+        shutdown_grace: Duration::from_secs(5),
+        ..EngineConfig::default()
+    }
+}
+
+pub struct Harness {
+    pub engine: Engine,
+    pub db: TestDb,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+pub async fn open(db: &TestDb) -> (Db, QueueBackend) {
+    let pool = Db::connect(&db.url, 10).await.expect("connect");
+    pool.migrate().await.expect("migrate");
+    let queue = QueueBackend::open(db.kind, &pool, Some(&redis_url()))
+        .await
+        .expect("queue");
+    (pool, queue)
+}
+
+impl Harness {
+    /// Builds the engine with `register` and `config`, and runs it unless `run` is false.
+    pub async fn start(
+        kind: QueueKind,
+        config: EngineConfig,
+        run: bool,
+        register: impl FnOnce(EngineBuilder) -> EngineBuilder,
+    ) -> Harness {
+        let db = TestDb::new(kind).await;
+        let (pool, queue) = open(&db).await;
+        let engine = register(Engine::builder(pool, queue, config))
+            .build()
+            .await
+            .expect("engine");
+        let mut h = Harness { engine, db, stop: None, task: None };
+        if run {
+            h.run();
+        }
+        h
+    }
+
+    pub fn run(&mut self) {
+        let (tx, rx) = oneshot::channel::<()>();
+        let engine = self.engine.clone();
+        self.task = Some(tokio::spawn(async move {
+            let _ = engine
+                .run_until(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        }));
+        self.stop = Some(tx);
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+
+    pub async fn wait_for(&self, run_id: &str, status: &str) -> RunDetail {
+        wait_for(&self.engine, run_id, status, Duration::from_secs(30)).await
+    }
+
+    pub async fn finish(mut self) {
+        self.stop().await;
+        self.engine.db().close().await;
+        self.db.drop_db().await;
+    }
+}
+
+pub async fn wait_for(engine: &Engine, run_id: &str, status: &str, limit: Duration) -> RunDetail {
+    let t0 = std::time::Instant::now();
+    loop {
+        let d = engine.show_run(run_id).await.expect("show run");
+        if d.run.status == status {
+            return d;
+        }
+        if t0.elapsed() > limit {
+            panic!("run {run_id} is still {} (wanted {status}): {d:#?}", d.run.status);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Steps of the timeline as `step:outcome`.
+pub fn outline(d: &RunDetail) -> Vec<String> {
+    d.timeline.iter().map(|t| format!("{}:{}", t.step, t.outcome)).collect()
+}

@@ -1,0 +1,74 @@
+-- Engine state of record. Timestamps are unix milliseconds (INTEGER), identical in SQLite.
+CREATE TABLE workflow_runs (
+    id               TEXT PRIMARY KEY,
+    workflow         TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('pending','running','waiting','succeeded','failed','cancelled')),
+    step             TEXT NOT NULL,
+    attempt          INTEGER NOT NULL DEFAULT 1,
+    -- dispatch generation: every transition bumps it; a task carrying an older one is dropped
+    seq              INTEGER NOT NULL DEFAULT 1,
+    state            TEXT NOT NULL,
+    subject          TEXT,
+    idempotency_key  TEXT,
+    parent_run_id    TEXT,
+    error            TEXT,
+    -- step to resume after compensation (the failed one) and the terminal status to settle in
+    failed_step      TEXT,
+    final_status     TEXT,
+    callback_payload TEXT,
+    wait_provider    TEXT,
+    wait_external_id TEXT,
+    wake_at          INTEGER,
+    deadline_at      INTEGER,
+    poll_every_ms    INTEGER,
+    lease_id         TEXT,
+    lease_until      INTEGER,
+    due_at           INTEGER,
+    held             TEXT,
+    permit           TEXT,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    finished_at      INTEGER,
+    UNIQUE (workflow, idempotency_key)
+);
+CREATE INDEX workflow_runs_status ON workflow_runs (status, workflow);
+CREATE INDEX workflow_runs_subject ON workflow_runs (subject, workflow);
+CREATE INDEX workflow_runs_wake ON workflow_runs (wake_at) WHERE status = 'waiting';
+CREATE INDEX workflow_runs_due ON workflow_runs (due_at) WHERE status = 'pending';
+CREATE INDEX workflow_runs_lease ON workflow_runs (lease_until) WHERE status = 'running';
+CREATE INDEX workflow_runs_held ON workflow_runs (held, created_at) WHERE held IS NOT NULL;
+
+CREATE TABLE step_attempts (
+    run_id      TEXT NOT NULL REFERENCES workflow_runs (id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    step        TEXT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    worker      TEXT,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    outcome     TEXT,
+    error       TEXT,
+    PRIMARY KEY (run_id, seq)
+);
+
+CREATE TABLE callbacks (
+    provider    TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    run_id      TEXT,
+    step        TEXT,
+    seq         INTEGER,
+    deadline_at INTEGER,
+    payload     TEXT,
+    created_at  INTEGER NOT NULL,
+    received_at INTEGER,
+    resolved_at INTEGER,
+    duplicates  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (provider, external_id)
+);
+CREATE INDEX callbacks_run ON callbacks (run_id);
+
+CREATE TABLE provider_permits (
+    provider TEXT PRIMARY KEY,
+    capacity INTEGER NOT NULL,
+    in_use   INTEGER NOT NULL DEFAULT 0 CHECK (in_use >= 0)
+);

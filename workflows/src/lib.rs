@@ -1,0 +1,1 @@
+//! Product workflows (avatar training, portrait generation) arrive with their own issue.
