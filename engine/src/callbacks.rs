@@ -43,7 +43,13 @@ impl ResolveOutcome {
 
 /// Binds the callback key to a run that has just gone to `waiting` at `run.seq`. If the
 /// callback arrived first, the run resumes at once within the same transaction.
-pub(crate) async fn park(e: &Inner, tx: &mut Txn, run: &RunRow, provider: &str, external_id: &str) -> Result<()> {
+pub(crate) async fn park(
+    e: &Inner,
+    tx: &mut Txn,
+    run: &RunRow,
+    provider: &str,
+    external_id: &str,
+) -> Result<()> {
     let now = now_ms();
     let bound: Option<(Option<String>, Option<String>, i64)> = on_tx!(tx.conn(), c => sqlx::query_as(
         "INSERT INTO callbacks (provider, external_id, run_id, step, seq, deadline_at, created_at) \
@@ -106,7 +112,12 @@ fn continuation<'a>(run: &'a RunRow, payload: &'a str) -> Move<'a> {
 }
 
 /// Applies a callback (from a webhook or a poll) exactly once.
-pub(crate) async fn resolve(e: &Inner, provider: &str, external_id: &str, payload: &Value) -> Result<ResolveOutcome> {
+pub(crate) async fn resolve(
+    e: &Inner,
+    provider: &str,
+    external_id: &str,
+    payload: &Value,
+) -> Result<ResolveOutcome> {
     let body = payload.to_string();
     let mut tx = e.queue.begin(&e.db).await?;
     // Three tries cover the race with a concurrent park: our insert can conflict with a park
@@ -135,8 +146,10 @@ pub(crate) async fn resolve(e: &Inner, provider: &str, external_id: &str, payloa
                 _ => false,
             };
             outcome = if applied {
-                e.observer
-                    .callback_waited(provider, Duration::from_millis((now - parked_at).max(0) as u64));
+                e.observer.callback_waited(
+                    provider,
+                    Duration::from_millis((now - parked_at).max(0) as u64),
+                );
                 ResolveOutcome::Resolved { run_id }
             } else {
                 ResolveOutcome::Late { run_id }

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::callbacks::{self, ResolveOutcome};
@@ -22,6 +22,8 @@ use crate::workflow::{DynWorkflow, LimitMode, Workflow};
 
 pub(crate) struct Inner {
     pub db: Db,
+    /// Step leases (claims): see [`QueueBackend::lease_db`].
+    pub lease_db: Db,
     pub queue: QueueBackend,
     pub config: EngineConfig,
     pub workflows: HashMap<&'static str, Arc<dyn DynWorkflow>>,
@@ -68,6 +70,7 @@ impl EngineBuilder {
             &ulid::Ulid::generate().to_string()[16..]
         );
         let inner = Inner {
+            lease_db: self.queue.lease_db(&self.db),
             db: self.db,
             queue: self.queue,
             config: self.config,
@@ -146,20 +149,24 @@ impl Engine {
             .get(workflow)
             .ok_or_else(|| EngineError::UnknownWorkflow(workflow.to_string()))?
             .clone();
-        wf.check_input(&input).map_err(|message| EngineError::InvalidInput {
-            workflow: workflow.to_string(),
-            message,
-        })?;
+        wf.check_input(&input)
+            .map_err(|message| EngineError::InvalidInput {
+                workflow: workflow.to_string(),
+                message,
+            })?;
         let first = wf.first_step().ok_or_else(|| EngineError::InvalidInput {
             workflow: workflow.to_string(),
             message: "the workflow has no steps".into(),
         })?;
         let mut tx = e.queue.begin(&e.db).await?;
-        if let Some(existing) = find_by_key(&mut tx, workflow, opts.idempotency_key.as_deref()).await? {
+        if let Some(existing) =
+            find_by_key(&mut tx, workflow, opts.idempotency_key.as_deref()).await?
+        {
             return Ok(existing);
         }
         let mut held_by = None;
-        if let (Some((limit, mode)), Some(subject)) = (wf.subject_limit(), opts.subject.as_deref()) {
+        if let (Some((limit, mode)), Some(subject)) = (wf.subject_limit(), opts.subject.as_deref())
+        {
             limits::lock_subject(&mut tx, workflow, subject).await?;
             let active = limits::active_for_subject(&mut tx, workflow, subject).await?;
             if active >= limit {
@@ -222,7 +229,12 @@ impl Engine {
     }
 
     /// Hands an outside service's answer to the run waiting on `(provider, external_id)`.
-    pub async fn resolve_callback(&self, provider: &str, external_id: &str, payload: &Value) -> Result<ResolveOutcome> {
+    pub async fn resolve_callback(
+        &self,
+        provider: &str,
+        external_id: &str,
+        payload: &Value,
+    ) -> Result<ResolveOutcome> {
         callbacks::resolve(&self.inner, provider, external_id, payload).await
     }
 
@@ -236,7 +248,11 @@ impl Engine {
     }
 }
 
-async fn find_by_key(tx: &mut crate::queue::Txn, workflow: &str, key: Option<&str>) -> Result<Option<Started>> {
+async fn find_by_key(
+    tx: &mut crate::queue::Txn,
+    workflow: &str,
+    key: Option<&str>,
+) -> Result<Option<Started>> {
     let Some(key) = key else { return Ok(None) };
     let found: Option<(String, Option<String>)> = on_tx!(tx.conn(), c => sqlx::query_as(
         "SELECT id, held FROM workflow_runs WHERE workflow = $1 AND idempotency_key = $2",

@@ -26,7 +26,9 @@ pub enum EngineError {
     InvalidInput { workflow: String, message: String },
     #[error("state of run {run} does not decode: {message}")]
     CorruptState { run: String, message: String },
-    #[error("{workflow}: subject {subject} already has {active} active run(s), the limit is {limit}")]
+    #[error(
+        "{workflow}: subject {subject} already has {active} active run(s), the limit is {limit}"
+    )]
     SubjectLimit {
         workflow: String,
         subject: String,

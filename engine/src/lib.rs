@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod limits;
 pub mod noop3;
+mod nudge;
 pub mod observer;
 pub mod ops;
 pub mod queue;
@@ -20,6 +21,8 @@ pub mod reconciler;
 pub mod retry_policy;
 pub mod runs;
 pub mod scheduler;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod time;
 mod transitions;
 pub mod worker;
@@ -34,6 +37,4 @@ pub use observer::Observer;
 pub use queue::{QueueBackend, QueueKind};
 pub use retry_policy::RetryPolicy;
 pub use runs::RunStatus;
-pub use workflow::{
-    FailureCtx, LimitMode, Next, PollOutcome, StepCtx, StepError, Wait, Workflow,
-};
+pub use workflow::{FailureCtx, LimitMode, Next, PollOutcome, StepCtx, StepError, Wait, Workflow};

@@ -36,7 +36,12 @@ pub(crate) async fn active_for_subject(tx: &mut Txn, workflow: &str, subject: &s
 }
 
 /// Lets held runs of `subject` go while the subject is under its limit.
-pub(crate) async fn admit_subject(e: &Inner, tx: &mut Txn, workflow: &str, subject: &str) -> Result<u64> {
+pub(crate) async fn admit_subject(
+    e: &Inner,
+    tx: &mut Txn,
+    workflow: &str,
+    subject: &str,
+) -> Result<u64> {
     let Some((limit, _)) = e.workflows.get(workflow).and_then(|w| w.subject_limit()) else {
         return Ok(0);
     };
@@ -80,7 +85,12 @@ async fn release_held(
         .execute(c)
         .await.map(|r| r.rows_affected()))?;
         if n == 1 {
-            let task = StepTask { run_id: id, seq, step, attempt };
+            let task = StepTask {
+                run_id: id,
+                seq,
+                step,
+                attempt,
+            };
             e.queue
                 .stage(tx, &queue_name(&e.config.namespace, workflow), task)
                 .await?;
@@ -106,7 +116,13 @@ pub(crate) async fn sync_capacities(e: &Inner) -> Result<()> {
 }
 
 /// Takes one permit of `provider` for run `run_id` (at `seq`). `false`: none is free.
-pub(crate) async fn acquire_permit(e: &Inner, tx: &mut Txn, provider: &str, run_id: &str, seq: i64) -> Result<bool> {
+pub(crate) async fn acquire_permit(
+    e: &Inner,
+    tx: &mut Txn,
+    provider: &str,
+    run_id: &str,
+    seq: i64,
+) -> Result<bool> {
     if !e.config.provider_capacity.contains_key(provider) {
         return Ok(true);
     }

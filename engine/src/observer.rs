@@ -6,7 +6,7 @@ pub trait Observer: Send + Sync {
     /// `outcome`: ok, waiting, retry, failed, lost, timeout.
     fn step_finished(&self, _workflow: &str, _step: &str, _outcome: &str, _took: Duration) {}
     fn step_retried(&self, _workflow: &str, _step: &str) {}
-    fn run_finished(&self, _workflow: &str, _status: &str) {}
+    fn run_finished(&self, _run_id: &str, _workflow: &str, _status: &str) {}
     /// `outcome`: resolved, duplicate, early, late.
     fn callback(&self, _provider: &str, _outcome: &str) {}
     /// Time from parking on a callback to its resolution.

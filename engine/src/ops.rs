@@ -236,7 +236,16 @@ impl Engine {
                 });
             }
             let mut tx = e.queue.begin(&e.db).await?;
-            if to_compensation(e, &mut tx, &r, status.as_str(), "cancelled", "cancelled by operator").await? {
+            if to_compensation(
+                e,
+                &mut tx,
+                &r,
+                status.as_str(),
+                "cancelled",
+                "cancelled by operator",
+            )
+            .await?
+            {
                 e.queue.commit(tx).await?;
                 tracing::info!(run_id = id, "operator cancelled the run");
                 return Ok(summary(&self.get_run(id).await?));
@@ -282,7 +291,11 @@ impl Engine {
         .await)?;
         Ok(rows
             .into_iter()
-            .map(|(workflow, status, count)| RunCount { workflow, status, count })
+            .map(|(workflow, status, count)| RunCount {
+                workflow,
+                status,
+                count,
+            })
             .collect())
     }
 

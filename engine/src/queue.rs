@@ -64,7 +64,14 @@ pub struct StepTask {
 /// A database transaction plus the tasks it will release when it commits.
 pub struct Txn {
     pub(crate) db: DbTx,
-    after_commit: Vec<(String, StepTask)>,
+    after_commit: Vec<Released>,
+}
+
+/// A task that exists once its transaction commits.
+pub(crate) struct Released {
+    pub queue: String,
+    pub job_id: String,
+    pub task: StepTask,
 }
 
 impl Txn {
@@ -77,9 +84,18 @@ pub type Wakers = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<()>>>>;
 
 #[derive(Clone)]
 pub enum QueueBackend {
-    Postgres(PgPool),
-    Sqlite { pool: SqlitePool, wakers: Wakers },
-    Redis { conn: ConnectionManager, wakers: Wakers },
+    Postgres {
+        pool: PgPool,
+        wakers: Wakers,
+    },
+    Sqlite {
+        pool: SqlitePool,
+        wakers: Wakers,
+    },
+    Redis {
+        conn: ConnectionManager,
+        wakers: Wakers,
+    },
 }
 
 /// Count of a queue's tasks by status.
@@ -103,7 +119,34 @@ impl QueueBackend {
                 apalis_postgres::PostgresStorage::setup(pool)
                     .await
                     .map_err(|e| EngineError::queue("postgres", e))?;
-                Ok(QueueBackend::Postgres(pool.clone()))
+                // A queue table churns: every task is inserted, updated twice and deleted.
+                // Vacuum it eagerly so the fetch index does not fill with dead entries.
+                sqlx::raw_sql(
+                    "ALTER TABLE apalis.jobs SET (autovacuum_vacuum_scale_factor = 0.0, \
+                     autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0, \
+                     autovacuum_analyze_scale_factor = 0.05, fillfactor = 80)",
+                )
+                .execute(pool)
+                .await?;
+                // apalis's insert trigger NOTIFYs inside every enqueuing transaction, and
+                // Postgres serialises committing NOTIFY transactions on one lock held across
+                // the WAL flush: it capped throughput at ~500 steps/s here. We announce new
+                // tasks ourselves instead (see `announce`).
+                sqlx::raw_sql("DROP TRIGGER IF EXISTS notify_workers ON apalis.jobs")
+                    .execute(pool)
+                    .await?;
+                // Tasks are inserted by our transactions (durable); apalis's own fetches
+                // and acks go through a relaxed pool: losing one in a crash only re-runs or
+                // re-fetches a task, which the run's seq guard drops.
+                match db.relaxed().await? {
+                    Db::Postgres(relaxed) => Ok(QueueBackend::Postgres {
+                        pool: relaxed,
+                        wakers: Arc::default(),
+                    }),
+                    Db::Sqlite(_) => Err(EngineError::Config(
+                        "queue and database do not match".into(),
+                    )),
+                }
             }
             (QueueKind::Sqlite, Db::Sqlite(pool)) => {
                 // Not `SqliteStorage::setup`: it would switch the connection to synchronous=OFF.
@@ -119,11 +162,15 @@ impl QueueBackend {
                 let url = redis_url.ok_or_else(|| {
                     EngineError::Config("QUEUE_BACKEND=redis needs REDIS_URL".into())
                 })?;
-                let client = redis::Client::open(url).map_err(|e| EngineError::queue("redis", e))?;
+                let client =
+                    redis::Client::open(url).map_err(|e| EngineError::queue("redis", e))?;
                 let conn = ConnectionManager::new(client)
                     .await
                     .map_err(|e| EngineError::queue("redis", e))?;
-                Ok(QueueBackend::Redis { conn, wakers: Arc::default() })
+                Ok(QueueBackend::Redis {
+                    conn,
+                    wakers: Arc::default(),
+                })
             }
             (kind, db) => Err(EngineError::Config(format!(
                 "QUEUE_BACKEND={} needs a {} DATABASE_URL (the queue shares its database), got {}",
@@ -136,9 +183,17 @@ impl QueueBackend {
 
     pub fn kind(&self) -> QueueKind {
         match self {
-            QueueBackend::Postgres(_) => QueueKind::Postgres,
+            QueueBackend::Postgres { .. } => QueueKind::Postgres,
             QueueBackend::Sqlite { .. } => QueueKind::Sqlite,
             QueueBackend::Redis { .. } => QueueKind::Redis,
+        }
+    }
+
+    /// Where step leases are written: the queue's relaxed pool on Postgres, else `db`.
+    pub(crate) fn lease_db(&self, db: &Db) -> Db {
+        match self {
+            QueueBackend::Postgres { pool, .. } => Db::Postgres(pool.clone()),
+            _ => db.clone(),
         }
     }
 
@@ -154,7 +209,7 @@ impl QueueBackend {
         let job = serde_json::to_vec(&task).map_err(|e| EngineError::queue("codec", e))?;
         let id = ulid::Ulid::generate().to_string();
         match (self, &mut tx.db) {
-            (QueueBackend::Postgres(_), DbTx::Postgres(t)) => {
+            (QueueBackend::Postgres { .. }, DbTx::Postgres(t)) => {
                 sqlx::query(
                     "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority) \
                      VALUES ($1, $2, $3, 'Pending', 0, 1, now(), 0)",
@@ -164,6 +219,11 @@ impl QueueBackend {
                 .bind(job)
                 .execute(&mut **t)
                 .await?;
+                tx.after_commit.push(Released {
+                    queue: queue.to_string(),
+                    job_id: id,
+                    task,
+                });
             }
             (QueueBackend::Sqlite { .. }, DbTx::Sqlite(t)) => {
                 sqlx::query(
@@ -175,51 +235,92 @@ impl QueueBackend {
                 .bind(queue)
                 .execute(&mut **t)
                 .await?;
-                tx.after_commit.push((queue.to_string(), task));
+                tx.after_commit.push(Released {
+                    queue: queue.to_string(),
+                    job_id: id,
+                    task,
+                });
             }
-            (QueueBackend::Redis { .. }, _) => tx.after_commit.push((queue.to_string(), task)),
-            _ => return Err(EngineError::Config("queue and database do not match".into())),
+            (QueueBackend::Redis { .. }, _) => tx.after_commit.push(Released {
+                queue: queue.to_string(),
+                job_id: id,
+                task,
+            }),
+            _ => {
+                return Err(EngineError::Config(
+                    "queue and database do not match".into(),
+                ));
+            }
         }
         Ok(())
     }
 
-    /// Commits `tx`, then releases what only exists after the commit (Redis pushes, local
-    /// wake-ups for SQLite workers).
+    /// Commits `tx`, then releases what only exists after the commit (Redis pushes) and
+    /// announces the new tasks.
     pub(crate) async fn commit(&self, tx: Txn) -> Result<()> {
         tx.db.commit().await?;
-        match self {
-            QueueBackend::Postgres(_) => {}
-            QueueBackend::Sqlite { wakers, .. } => {
-                wake(wakers, &tx.after_commit);
+        if let QueueBackend::Redis { conn, .. } = self {
+            let mut by_queue: HashMap<&str, Vec<StepTask>> = HashMap::new();
+            for r in &tx.after_commit {
+                by_queue.entry(&r.queue).or_default().push(r.task.clone());
             }
-            QueueBackend::Redis { conn, wakers } => {
-                let mut by_queue: HashMap<String, Vec<StepTask>> = HashMap::new();
-                for (q, t) in &tx.after_commit {
-                    by_queue.entry(q.clone()).or_default().push(t.clone());
-                }
-                for (queue, tasks) in by_queue {
-                    let mut storage = redis_storage(conn.clone(), &queue);
-                    storage
-                        .push_bulk(tasks)
-                        .await
-                        .map_err(|e| EngineError::queue("redis", e))?;
-                }
-                wake(wakers, &tx.after_commit);
+            for (queue, tasks) in by_queue {
+                let mut storage = redis_storage(conn.clone(), queue);
+                storage
+                    .push_bulk(tasks)
+                    .await
+                    .map_err(|e| EngineError::queue("redis", e))?;
             }
         }
+        self.announce(&tx.after_commit).await;
         Ok(())
+    }
+
+    /// Wakes the workers of the queues that just got tasks: this process's own worker through
+    /// its channel; on Postgres, when this process runs no worker for the queue (the bot,
+    /// the webhook API, the CLI), the others with one NOTIFY outside any write transaction.
+    pub(crate) async fn announce(&self, released: &[Released]) {
+        let (QueueBackend::Postgres { wakers, .. }
+        | QueueBackend::Sqlite { wakers, .. }
+        | QueueBackend::Redis { wakers, .. }) = self;
+        let mut remote: Vec<&Released> = Vec::new();
+        if let Ok(w) = wakers.lock() {
+            for r in released {
+                match w.get(&r.queue) {
+                    Some(s) => {
+                        let _ = s.unbounded_send(());
+                    }
+                    None => remote.push(r),
+                }
+            }
+        }
+        if let QueueBackend::Postgres { pool, .. } = self {
+            let mut seen = std::collections::HashSet::new();
+            for r in remote.into_iter().filter(|r| seen.insert(r.queue.as_str())) {
+                let payload = serde_json::json!({"job_type": r.queue, "id": r.job_id}).to_string();
+                if let Err(e) = sqlx::query("SELECT pg_notify('apalis::job::insert', $1)")
+                    .bind(payload)
+                    .execute(pool)
+                    .await
+                {
+                    // Only a wake-up: the workers' interval poll finds the task anyway.
+                    tracing::debug!(error = %e, "notify failed");
+                }
+            }
+        }
     }
 
     /// Registers a wake-up channel for this process's worker of `queue` (SQLite and Redis have
     /// no cross-process notification that apalis listens to; other processes poll).
     pub(crate) fn local_waker(&self, queue: &str) -> Option<mpsc::UnboundedReceiver<()>> {
         match self {
-            QueueBackend::Sqlite { wakers, .. } | QueueBackend::Redis { wakers, .. } => {
+            QueueBackend::Postgres { wakers, .. }
+            | QueueBackend::Sqlite { wakers, .. }
+            | QueueBackend::Redis { wakers, .. } => {
                 let (tx, rx) = mpsc::unbounded();
                 wakers.lock().ok()?.insert(queue.to_string(), tx);
                 Some(rx)
             }
-            _ => None,
         }
     }
 
@@ -230,7 +331,7 @@ impl QueueBackend {
             ..QueueDepth::default()
         };
         match self {
-            QueueBackend::Postgres(pool) => {
+            QueueBackend::Postgres { pool, .. } => {
                 let rows: Vec<(String, i64, f64)> = sqlx::query_as(
                     "SELECT CASE WHEN status IN ('Pending','Queued') THEN 'pending' \
                                  WHEN status = 'Running' THEN 'running' \
@@ -309,7 +410,7 @@ impl QueueBackend {
     /// Puts dead tasks of `queue` (killed, or failed with no attempts left) back to pending.
     pub async fn requeue_dead(&self, queue: &str) -> Result<u64> {
         Ok(match self {
-            QueueBackend::Postgres(pool) => sqlx::query(
+            QueueBackend::Postgres { pool, .. } => sqlx::query(
                 "UPDATE apalis.jobs SET status = 'Pending', attempts = 0, run_at = now(), lock_by = NULL, \
                         lock_at = NULL, done_at = NULL \
                  WHERE job_type = $1 AND (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))",
@@ -365,7 +466,7 @@ impl QueueBackend {
     pub async fn prune(&self, queue: &str, keep: Duration) -> Result<u64> {
         let keep_s = keep.as_secs() as i64;
         Ok(match self {
-            QueueBackend::Postgres(pool) => sqlx::query(
+            QueueBackend::Postgres { pool, .. } => sqlx::query(
                 "DELETE FROM apalis.jobs WHERE id IN (SELECT id FROM apalis.jobs WHERE job_type = $1 \
                    AND status = 'Done' AND done_at < now() - make_interval(secs => $2) LIMIT 10000)",
             )
@@ -430,16 +531,6 @@ impl QueueBackend {
                 ids.len() as u64
             }
         })
-    }
-}
-
-fn wake(wakers: &Wakers, released: &[(String, StepTask)]) {
-    if let Ok(w) = wakers.lock() {
-        for (queue, _) in released {
-            if let Some(s) = w.get(queue) {
-                let _ = s.unbounded_send(());
-            }
-        }
     }
 }
 

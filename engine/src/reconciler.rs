@@ -36,7 +36,9 @@ pub(crate) async fn run(e: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             Ok(_) => {}
             Err(err) => warn!(error = %err, "reconciler pass failed"),
         }
-        if last_prune.is_none_or(|t| t.elapsed() >= e.config.retention.min(std::time::Duration::from_secs(60))) {
+        if last_prune.is_none_or(|t| {
+            t.elapsed() >= e.config.retention.min(std::time::Duration::from_secs(60))
+        }) {
             last_prune = Some(Instant::now());
             for wf in e.workflows.keys() {
                 let q = queue_name(&e.config.namespace, wf);
@@ -88,7 +90,10 @@ async fn expired_leases(e: &Inner) -> Result<u64> {
             run.lease_id.as_deref().unwrap_or("?")
         );
         let mut tx = e.queue.begin(&e.db).await?;
-        if retry_or_fail(e, &mut tx, &run, "running", &msg, false).await?.is_some() {
+        if retry_or_fail(e, &mut tx, &run, "running", &msg, false)
+            .await?
+            .is_some()
+        {
             let timeout = e
                 .workflows
                 .get(run.workflow.as_str())
@@ -96,8 +101,7 @@ async fn expired_leases(e: &Inner) -> Result<u64> {
                 .unwrap_or(0);
             let started = run.lease_until.unwrap_or(now) - timeout - ms(e.config.lease_grace);
             let worker = run.lease_id.clone().unwrap_or_default();
-            record_attempt(&mut tx, &run.id, run.seq, &run.step, run.attempt, &worker, started, "lost", Some(&msg))
-                .await?;
+            record_attempt(&mut tx, &run, &worker, started, "lost", Some(&msg)).await?;
             e.queue.commit(tx).await?;
             warn!(run_id = %run.id, step = %run.step, "{msg}; retrying");
             n += 1;
@@ -133,7 +137,12 @@ async fn stale_pending(e: &Inner) -> Result<u64> {
         .execute(c)
         .await.map(|r| r.rows_affected()))?;
         if changed == 1 {
-            let task = StepTask { run_id: id, seq, step, attempt };
+            let task = StepTask {
+                run_id: id,
+                seq,
+                step,
+                attempt,
+            };
             e.queue
                 .stage(&mut tx, &queue_name(&e.config.namespace, &workflow), task)
                 .await?;

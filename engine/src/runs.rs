@@ -48,7 +48,10 @@ impl RunStatus {
     }
 
     pub fn is_terminal(&self) -> bool {
-        matches!(self, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled)
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
+        )
     }
 }
 
@@ -65,7 +68,9 @@ impl FromStr for RunStatus {
             .into_iter()
             .find(|st| st.as_str() == s)
             .ok_or_else(|| {
-                format!("one of pending, running, waiting, succeeded, failed, cancelled (got `{s}`)")
+                format!(
+                    "one of pending, running, waiting, succeeded, failed, cancelled (got `{s}`)"
+                )
             })
     }
 }
@@ -122,19 +127,18 @@ pub(crate) fn queue_name(namespace: &str, workflow: &str) -> String {
 }
 
 pub(crate) async fn fetch_run(tx: &mut Txn, id: &str) -> Result<Option<RunRow>> {
-    Ok(on_tx!(tx.conn(), c => sqlx::query_as::<_, RunRow>("SELECT * FROM workflow_runs WHERE id = $1")
+    Ok(
+        on_tx!(tx.conn(), c => sqlx::query_as::<_, RunRow>("SELECT * FROM workflow_runs WHERE id = $1")
         .bind(id)
         .fetch_optional(c)
-        .await)?)
+        .await)?,
+    )
 }
 
-/// Records the end of an attempt in the step timeline (first write wins).
+/// Records the end of the run's current attempt in the step timeline (first write wins).
 pub(crate) async fn record_attempt(
     tx: &mut Txn,
-    run_id: &str,
-    seq: i64,
-    step: &str,
-    attempt: i64,
+    run: &RunRow,
     worker: &str,
     started_at: i64,
     outcome: &str,
@@ -144,10 +148,10 @@ pub(crate) async fn record_attempt(
         "INSERT INTO step_attempts (run_id, seq, step, attempt, worker, started_at, finished_at, outcome, error) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (run_id, seq) DO NOTHING",
     )
-    .bind(run_id)
-    .bind(seq)
-    .bind(step)
-    .bind(attempt)
+    .bind(&run.id)
+    .bind(run.seq)
+    .bind(&run.step)
+    .bind(run.attempt)
     .bind(worker)
     .bind(started_at)
     .bind(now_ms())
@@ -180,5 +184,7 @@ pub(crate) async fn dispatch(
         .await.map(|r| r.rows_affected()))?;
         return Ok(());
     }
-    queue.stage(tx, &queue_name(namespace, workflow), task).await
+    queue
+        .stage(tx, &queue_name(namespace, workflow), task)
+        .await
 }

@@ -68,7 +68,12 @@ pub(crate) async fn dispatch_due(e: &Inner) -> Result<usize> {
         .execute(c)
         .await.map(|r| r.rows_affected()))?;
         if changed == 1 {
-            let task = StepTask { run_id: id, seq, step, attempt };
+            let task = StepTask {
+                run_id: id,
+                seq,
+                step,
+                attempt,
+            };
             e.queue
                 .stage(&mut tx, &queue_name(&e.config.namespace, &workflow), task)
                 .await?;
@@ -146,10 +151,16 @@ async fn poll_one(e: &Arc<Inner>, run: RunRow) -> Result<()> {
             callbacks::resolve(e, &provider, &external_id, &payload).await?;
         }
         PollOutcome::Pending if deadline_passed => {
-            fail_waiting(e, &run, &format!("no answer from {provider} by the deadline")).await?;
+            fail_waiting(
+                e,
+                &run,
+                &format!("no answer from {provider} by the deadline"),
+            )
+            .await?;
         }
         PollOutcome::Pending => {
-            let next = (now + run.poll_every_ms.unwrap_or(60_000)).min(run.deadline_at.unwrap_or(i64::MAX));
+            let next = (now + run.poll_every_ms.unwrap_or(60_000))
+                .min(run.deadline_at.unwrap_or(i64::MAX));
             on_db!(&e.db, p => sqlx::query(
                 "UPDATE workflow_runs SET wake_at = $3 WHERE id = $1 AND seq = $2 AND status = 'waiting'",
             )
@@ -167,8 +178,15 @@ async fn poll_one(e: &Arc<Inner>, run: RunRow) -> Result<()> {
 async fn fail_waiting(e: &Arc<Inner>, run: &RunRow, msg: &str) -> Result<()> {
     let mut tx = e.queue.begin(&e.db).await?;
     if to_compensation(e, &mut tx, run, "waiting", "failed", msg).await? {
-        record_attempt(&mut tx, &run.id, run.seq, &run.step, run.attempt, &e.instance, run.updated_at, "failed", Some(msg))
-            .await?;
+        record_attempt(
+            &mut tx,
+            run,
+            &e.instance,
+            run.updated_at,
+            "failed",
+            Some(msg),
+        )
+        .await?;
         e.queue.commit(tx).await?;
         warn!(error = msg, "wait failed");
     }

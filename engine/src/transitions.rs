@@ -21,7 +21,13 @@ pub(crate) struct Move<'a> {
 }
 
 /// Pending on `m.step` (next step, retry, or continuation after a wait), task queued.
-pub(crate) async fn move_to(e: &Inner, tx: &mut Txn, run: &RunRow, from: &str, m: Move<'_>) -> Result<bool> {
+pub(crate) async fn move_to(
+    e: &Inner,
+    tx: &mut Txn,
+    run: &RunRow,
+    from: &str,
+    m: Move<'_>,
+) -> Result<bool> {
     let now = now_ms();
     let n = on_tx!(tx.conn(), c => sqlx::query(
         "UPDATE workflow_runs SET status = 'pending', step = $3, attempt = $4, seq = seq + 1, \
@@ -50,7 +56,15 @@ pub(crate) async fn move_to(e: &Inner, tx: &mut Txn, run: &RunRow, from: &str, m
         step: m.step.to_string(),
         attempt: m.attempt,
     };
-    dispatch(&e.queue, tx, &e.config.namespace, &run.workflow, task, m.delay_ms).await?;
+    dispatch(
+        &e.queue,
+        tx,
+        &e.config.namespace,
+        &run.workflow,
+        task,
+        m.delay_ms,
+    )
+    .await?;
     Ok(true)
 }
 
@@ -95,17 +109,28 @@ pub(crate) async fn to_compensation(
     Ok(true)
 }
 
-/// The run ends in `status` on `step`.
+/// How a run ends: its terminal status, the step it rests on, its last state and error.
+pub(crate) struct Ending<'a> {
+    pub status: &'a str,
+    pub step: &'a str,
+    pub state: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+/// The run ends, from status `from`.
 pub(crate) async fn finish(
     e: &Inner,
     tx: &mut Txn,
     run: &RunRow,
     from: &str,
-    status: &str,
-    step: &str,
-    state: Option<&str>,
-    error: Option<&str>,
+    end: Ending<'_>,
 ) -> Result<bool> {
+    let Ending {
+        status,
+        step,
+        state,
+        error,
+    } = end;
     let now = now_ms();
     let n = on_tx!(tx.conn(), c => sqlx::query(
         "UPDATE workflow_runs SET status = $3, step = $4, state = COALESCE($5, state), \
@@ -176,9 +201,100 @@ pub(crate) async fn retry_or_fail(
             "{}; compensation failed: {error}",
             run.error.as_deref().unwrap_or("failed")
         );
-        finish(e, tx, run, from, &final_status, &failed_step, None, Some(&msg)).await?
+        finish(
+            e,
+            tx,
+            run,
+            from,
+            Ending {
+                status: &final_status,
+                step: &failed_step,
+                state: None,
+                error: Some(&msg),
+            },
+        )
+        .await?
     } else {
         to_compensation(e, tx, run, from, "failed", error).await?
     };
     Ok(applied.then_some("failed"))
+}
+
+/// The hot path on Postgres — a step succeeded and the run goes on to `next` (or ends, when
+/// `next` is None) — as one statement: the run update, the timeline row and the next task
+/// commit together in one round trip. Only for runs that hold no permit and whose workflow
+/// has no subject limit (those transitions have more to do; they take the general path).
+pub(crate) async fn step_ok_in_one_statement(
+    e: &Inner,
+    run: &RunRow,
+    next: Option<&str>,
+    state: &str,
+    started: i64,
+) -> Result<Option<bool>> {
+    let crate::queue::QueueBackend::Postgres { .. } = &e.queue else {
+        return Ok(None);
+    };
+    let crate::db::Db::Postgres(pool) = &e.db else {
+        return Ok(None);
+    };
+    let limited = e
+        .workflows
+        .get(run.workflow.as_str())
+        .is_some_and(|w| w.subject_limit().is_some());
+    if run.permit.is_some() || limited {
+        return Ok(None);
+    }
+    let now = now_ms();
+    let task = next.map(|step| StepTask {
+        run_id: run.id.clone(),
+        seq: run.seq + 1,
+        step: step.to_string(),
+        attempt: 1,
+    });
+    let job = task
+        .as_ref()
+        .map(serde_json::to_vec)
+        .transpose()
+        .map_err(|err| crate::error::EngineError::queue("codec", err))?;
+    let job_id = ulid::Ulid::generate().to_string();
+    let queue = crate::runs::queue_name(&e.config.namespace, &run.workflow);
+    let n: i64 = sqlx::query_scalar(
+        "WITH r AS ( \
+            UPDATE workflow_runs SET status = CASE WHEN $3::TEXT IS NULL THEN 'succeeded' ELSE 'pending' END, \
+                step = COALESCE($3, step), attempt = 1, seq = seq + 1, state = $4, error = NULL, \
+                callback_payload = NULL, lease_id = NULL, lease_until = NULL, held = NULL, due_at = $5, \
+                updated_at = $5, finished_at = CASE WHEN $3::TEXT IS NULL THEN $5 END \
+            WHERE id = $1 AND seq = $2 AND status = 'running' AND permit IS NULL RETURNING id), \
+         a AS ( \
+            INSERT INTO step_attempts (run_id, seq, step, attempt, worker, started_at, finished_at, outcome) \
+            SELECT id, $2, $6, $7, $8, $9, $5, 'ok' FROM r ON CONFLICT (run_id, seq) DO NOTHING), \
+         j AS ( \
+            INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority) \
+            SELECT $10, $11, $12, 'Pending', 0, 1, now(), 0 FROM r WHERE $12::BYTEA IS NOT NULL) \
+         SELECT count(*) FROM r",
+    )
+    .bind(&run.id)
+    .bind(run.seq)
+    .bind(next)
+    .bind(state)
+    .bind(now)
+    .bind(&run.step)
+    .bind(run.attempt)
+    .bind(&e.instance)
+    .bind(started)
+    .bind(&job_id)
+    .bind(&queue)
+    .bind(job)
+    .fetch_one(pool)
+    .await?;
+    if let (1, Some(task)) = (n, task) {
+        e.queue
+            .announce(&[crate::queue::Released {
+                queue,
+                job_id,
+                task,
+            }])
+            .await;
+    }
+    Ok(Some(n == 1))
 }

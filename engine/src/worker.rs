@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use apalis::layers::WorkerBuilderExt;
 use apalis::prelude::{BoxDynError, Data, WorkerBuilder};
-use apalis_core::backend::ext::poll_strategy::Strategy;
 use apalis_core::backend::ext::BackendExt;
+use apalis_core::backend::ext::poll_strategy::Strategy;
 use futures::FutureExt;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -17,12 +17,13 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::callbacks;
 use crate::engine::Inner;
 use crate::error::{EngineError, Result};
+use crate::nudge::Nudge;
 use crate::on_db;
 use crate::on_tx;
 use crate::queue::{QueueBackend, StepTask, redis_storage};
 use crate::runs::{COMPENSATE, RunRow, held, queue_name, record_attempt};
 use crate::time::{ms, now_ms};
-use crate::transitions::{Move, finish, move_to, retry_or_fail};
+use crate::transitions::{Ending, Move, finish, move_to, retry_or_fail, step_ok_in_one_statement};
 use crate::workflow::{DynWorkflow, ErasedNext, FailureInfo, StepError, StepInfo};
 
 #[derive(Clone)]
@@ -45,27 +46,35 @@ where
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = Vec::new();
     for (&workflow, _) in e.workflows.iter() {
-        workers.push(tokio::spawn(run_queue_worker(e.clone(), workflow, stop_rx.clone())));
+        workers.push(tokio::spawn(run_queue_worker(
+            e.clone(),
+            workflow,
+            stop_rx.clone(),
+        )));
     }
     let background = vec![
         tokio::spawn(crate::scheduler::run(e.clone(), stop_rx.clone())),
         tokio::spawn(crate::reconciler::run(e.clone(), stop_rx.clone())),
     ];
     shutdown.await;
-    info!("shutting down: no new tasks, in-flight steps get {:?}", e.config.shutdown_grace);
+    info!(
+        "shutting down: no new tasks, in-flight steps get {:?}",
+        e.config.shutdown_grace
+    );
     let _ = stop_tx.send(true);
     let all = futures::future::join_all(workers.into_iter().chain(background));
-    if tokio::time::timeout(e.config.shutdown_grace, all).await.is_err() {
+    if tokio::time::timeout(e.config.shutdown_grace, all)
+        .await
+        .is_err()
+    {
         warn!("grace period over: unfinished steps are left to the reconciler");
     }
     Ok(())
 }
 
-fn stop_signal(mut stop: watch::Receiver<bool>) -> impl std::future::Future<Output = Result<(), std::io::Error>> + Send + 'static {
-    async move {
-        let _ = stop.wait_for(|s| *s).await;
-        Ok(())
-    }
+async fn stop_signal(mut stop: watch::Receiver<bool>) -> Result<(), std::io::Error> {
+    let _ = stop.wait_for(|s| *s).await;
+    Ok(())
 }
 
 async fn run_queue_worker(e: Arc<Inner>, workflow: &'static str, stop: watch::Receiver<bool>) {
@@ -78,16 +87,24 @@ async fn run_queue_worker(e: Arc<Inner>, workflow: &'static str, stop: watch::Re
         workflow,
     };
     let res = match &e.queue {
-        QueueBackend::Postgres(pool) => {
+        QueueBackend::Postgres { pool, .. } => {
+            // No lock events: our claim already records who runs the step, and the orphan
+            // re-enqueue covers Queued as well as Running tasks.
             let cfg = apalis_postgres::Config::default()
                 .queue(&queue)
+                .lock_tasks(false)
                 .batch_size(conc)
                 .heartbeat_interval(Duration::from_secs(5))
                 .missed_heartbeats(6);
             let storage = apalis_postgres::PostgresStorage::<StepTask>::new(pool).with_config(cfg);
-            let strategy = Strategy::new()
-                .stream(apalis_postgres::Pubsub::new(pool.clone(), queue.clone()))
-                .interval(Duration::from_secs(1));
+            let mut strategy = Strategy::new().stream(Nudge::new(apalis_postgres::Pubsub::new(
+                pool.clone(),
+                queue.clone(),
+            )));
+            if let Some(rx) = e.queue.local_waker(&queue) {
+                strategy = strategy.stream(Nudge::new(rx));
+            }
+            let strategy = strategy.interval(Duration::from_secs(1));
             WorkerBuilder::new(name)
                 .backend(storage.poll_with_strategy(strategy))
                 .data(ctx)
@@ -105,7 +122,7 @@ async fn run_queue_worker(e: Arc<Inner>, workflow: &'static str, stop: watch::Re
             let storage = apalis_sqlite::SqliteStorage::<StepTask>::new(pool).with_config(cfg);
             let mut strategy = Strategy::new();
             if let Some(rx) = e.queue.local_waker(&queue) {
-                strategy = strategy.stream(rx);
+                strategy = strategy.stream(Nudge::new(rx));
             }
             let strategy = strategy.interval(tick);
             WorkerBuilder::new(name)
@@ -125,7 +142,7 @@ async fn run_queue_worker(e: Arc<Inner>, workflow: &'static str, stop: watch::Re
             let storage = redis_storage(conn.clone(), &queue).with_config(cfg);
             let mut strategy = Strategy::new();
             if let Some(rx) = e.queue.local_waker(&queue) {
-                strategy = strategy.stream(rx);
+                strategy = strategy.stream(Nudge::new(rx));
             }
             let strategy = strategy.interval(tick);
             WorkerBuilder::new(name)
@@ -152,7 +169,7 @@ pub(crate) async fn execute(e: &Arc<Inner>, workflow: &'static str, task: StepTa
     let started = now_ms();
     let timeout = wf.policy(&task.step).timeout;
     let lease_until = started + ms(timeout) + ms(e.config.lease_grace);
-    let claimed: Option<RunRow> = on_db!(&e.db, p => sqlx::query_as(
+    let claimed: Option<RunRow> = on_db!(&e.lease_db, p => sqlx::query_as(
         "UPDATE workflow_runs SET status = 'running', lease_id = $3, lease_until = $4, updated_at = $5 \
          WHERE id = $1 AND seq = $2 AND status = 'pending' AND held IS NULL RETURNING *",
     )
@@ -167,7 +184,8 @@ pub(crate) async fn execute(e: &Arc<Inner>, workflow: &'static str, task: StepTa
         debug!(run_id = %task.run_id, seq = task.seq, step = %task.step, "task is stale, dropped");
         return Ok(());
     };
-    let span = info_span!("step", run_id = %run.id, workflow, step = %run.step, attempt = run.attempt);
+    let span =
+        info_span!("step", run_id = %run.id, workflow, step = %run.step, attempt = run.attempt);
     async move {
         if run.step == COMPENSATE {
             return compensate(e, wf.as_ref(), run, started, timeout).await;
@@ -207,12 +225,17 @@ async fn take_permit_or_hold(e: &Arc<Inner>, run: &RunRow, provider: &str) -> Re
     Ok(false)
 }
 
-async fn run_step(wf: &dyn DynWorkflow, run: &RunRow, timeout: Duration) -> Result<ErasedNext, StepError> {
+async fn run_step(
+    wf: &dyn DynWorkflow,
+    run: &RunRow,
+    timeout: Duration,
+) -> Result<ErasedNext, StepError> {
     let state: Value = serde_json::from_str(&run.state)
         .map_err(|e| StepError::permanent(format!("stored state is not JSON: {e}")))?;
     let callback = match run.callback_payload.as_deref() {
         Some(s) => Some(
-            serde_json::from_str(s).map_err(|e| StepError::permanent(format!("stored callback is not JSON: {e}")))?,
+            serde_json::from_str(s)
+                .map_err(|e| StepError::permanent(format!("stored callback is not JSON: {e}")))?,
         ),
         None => None,
     };
@@ -226,8 +249,13 @@ async fn run_step(wf: &dyn DynWorkflow, run: &RunRow, timeout: Duration) -> Resu
     };
     let fut = AssertUnwindSafe(wf.run_step(state, info)).catch_unwind();
     match tokio::time::timeout(timeout, fut).await {
-        Err(_) => Err(StepError::Retryable(format!("step timed out after {timeout:?}"))),
-        Ok(Err(panic)) => Err(StepError::Retryable(format!("step panicked: {}", panic_message(&panic)))),
+        Err(_) => Err(StepError::Retryable(format!(
+            "step timed out after {timeout:?}"
+        ))),
+        Ok(Err(panic)) => Err(StepError::Retryable(format!(
+            "step panicked: {}",
+            panic_message(&panic)
+        ))),
         Ok(Ok(r)) => r,
     }
 }
@@ -246,6 +274,28 @@ async fn apply(
     outcome: Result<ErasedNext, StepError>,
     started: i64,
 ) -> Result<()> {
+    let fast = match &outcome {
+        Ok(ErasedNext::Goto { step, state }) if wf.has_step(step) => {
+            step_ok_in_one_statement(e, run, Some(step), &state.to_string(), started).await?
+        }
+        Ok(ErasedNext::Done { state }) => {
+            step_ok_in_one_statement(e, run, None, &state.to_string(), started).await?
+        }
+        _ => None,
+    };
+    if let Some(applied) = fast {
+        if applied {
+            after_commit(
+                e,
+                run,
+                "ok",
+                None,
+                started,
+                matches!(outcome, Ok(ErasedNext::Done { .. })),
+            );
+        }
+        return Ok(());
+    }
     let mut outcome = outcome;
     // One retry of the whole transition covers a wait whose key turns out to be taken.
     for _ in 0..2 {
@@ -269,11 +319,26 @@ async fn apply(
             }
             Ok(ErasedNext::Done { state }) => {
                 let state = state.to_string();
-                let ok = finish(e, &mut tx, run, "running", "succeeded", &run.step, Some(&state), None).await?;
+                let ok = finish(
+                    e,
+                    &mut tx,
+                    run,
+                    "running",
+                    Ending {
+                        status: "succeeded",
+                        step: &run.step,
+                        state: Some(&state),
+                        error: None,
+                    },
+                )
+                .await?;
                 (ok, "ok", None)
             }
             Ok(ErasedNext::Wait { then, .. }) if !wf.has_step(then) => {
-                let msg = format!("step `{}` waits to continue at unknown step `{then}`", run.step);
+                let msg = format!(
+                    "step `{}` waits to continue at unknown step `{then}`",
+                    run.step
+                );
                 fail_label(e, &mut tx, run, &msg, true).await?
             }
             Ok(ErasedNext::Wait {
@@ -334,35 +399,43 @@ async fn apply(
             debug!("run moved on while the step ran; outcome discarded");
             return Ok(());
         }
-        record_attempt(
-            &mut tx,
-            &run.id,
-            run.seq,
-            &run.step,
-            run.attempt,
-            &e.instance,
-            started,
+        record_attempt(&mut tx, run, &e.instance, started, label, error.as_deref()).await?;
+        e.queue.commit(tx).await?;
+        after_commit(
+            e,
+            run,
             label,
             error.as_deref(),
-        )
-        .await?;
-        e.queue.commit(tx).await?;
-        let took = Duration::from_millis((now_ms() - started).max(0) as u64);
-        e.observer.step_finished(&run.workflow, &run.step, label, took);
-        match label {
-            "retry" => {
-                e.observer.step_retried(&run.workflow, &run.step);
-                info!(error = error.as_deref().unwrap_or(""), "step failed, will retry");
-            }
-            "failed" => warn!(error = error.as_deref().unwrap_or(""), "step failed for good"),
-            _ => {}
-        }
-        if let Ok(ErasedNext::Done { .. }) = &outcome {
-            e.observer.run_finished(&run.workflow, "succeeded");
-        }
+            started,
+            matches!(outcome, Ok(ErasedNext::Done { .. })),
+        );
         return Ok(());
     }
     Ok(())
+}
+
+fn after_commit(
+    e: &Inner,
+    run: &RunRow,
+    label: &str,
+    error: Option<&str>,
+    started: i64,
+    done: bool,
+) {
+    let took = Duration::from_millis((now_ms() - started).max(0) as u64);
+    e.observer
+        .step_finished(&run.workflow, &run.step, label, took);
+    match label {
+        "retry" => {
+            e.observer.step_retried(&run.workflow, &run.step);
+            info!(error = error.unwrap_or(""), "step failed, will retry");
+        }
+        "failed" => warn!(error = error.unwrap_or(""), "step failed for good"),
+        _ => {}
+    }
+    if done {
+        e.observer.run_finished(&run.id, &run.workflow, "succeeded");
+    }
 }
 
 async fn fail_label(
@@ -373,14 +446,26 @@ async fn fail_label(
     permanent: bool,
 ) -> Result<(bool, &'static str, Option<String>)> {
     let label = retry_or_fail(e, tx, run, "running", msg, permanent).await?;
-    Ok((label.is_some(), label.unwrap_or("failed"), Some(msg.to_string())))
+    Ok((
+        label.is_some(),
+        label.unwrap_or("failed"),
+        Some(msg.to_string()),
+    ))
 }
 
-async fn compensate(e: &Arc<Inner>, wf: &dyn DynWorkflow, run: RunRow, started: i64, timeout: Duration) -> Result<()> {
+async fn compensate(
+    e: &Arc<Inner>,
+    wf: &dyn DynWorkflow,
+    run: RunRow,
+    started: i64,
+    timeout: Duration,
+) -> Result<()> {
     let final_status = run.final_status.clone().unwrap_or_else(|| "failed".into());
     let failed_step = run.failed_step.clone().unwrap_or_else(|| run.step.clone());
     let result = match serde_json::from_str::<Value>(&run.state) {
-        Err(err) => Err(StepError::permanent(format!("stored state is not JSON: {err}"))),
+        Err(err) => Err(StepError::permanent(format!(
+            "stored state is not JSON: {err}"
+        ))),
         Ok(state) => {
             let info = FailureInfo {
                 run_id: run.id.clone(),
@@ -392,8 +477,13 @@ async fn compensate(e: &Arc<Inner>, wf: &dyn DynWorkflow, run: RunRow, started: 
             };
             let fut = AssertUnwindSafe(wf.compensate(state, info)).catch_unwind();
             match tokio::time::timeout(timeout, fut).await {
-                Err(_) => Err(StepError::Retryable(format!("compensation timed out after {timeout:?}"))),
-                Ok(Err(p)) => Err(StepError::Retryable(format!("compensation panicked: {}", panic_message(&p)))),
+                Err(_) => Err(StepError::Retryable(format!(
+                    "compensation timed out after {timeout:?}"
+                ))),
+                Ok(Err(p)) => Err(StepError::Retryable(format!(
+                    "compensation panicked: {}",
+                    panic_message(&p)
+                ))),
                 Ok(Ok(r)) => r,
             }
         }
@@ -401,22 +491,47 @@ async fn compensate(e: &Arc<Inner>, wf: &dyn DynWorkflow, run: RunRow, started: 
     let mut tx = e.queue.begin(&e.db).await?;
     let (applied, label, error, finished) = match &result {
         Ok(()) => {
-            let ok = finish(e, &mut tx, &run, "running", &final_status, &failed_step, None, None).await?;
+            let ok = finish(
+                e,
+                &mut tx,
+                &run,
+                "running",
+                Ending {
+                    status: &final_status,
+                    step: &failed_step,
+                    state: None,
+                    error: None,
+                },
+            )
+            .await?;
             (ok, "ok", None, ok)
         }
         Err(err) => {
-            let label = retry_or_fail(e, &mut tx, &run, "running", err.message(), err.is_permanent()).await?;
-            (label.is_some(), label.unwrap_or("failed"), Some(err.message().to_string()), label == Some("failed"))
+            let label = retry_or_fail(
+                e,
+                &mut tx,
+                &run,
+                "running",
+                err.message(),
+                err.is_permanent(),
+            )
+            .await?;
+            (
+                label.is_some(),
+                label.unwrap_or("failed"),
+                Some(err.message().to_string()),
+                label == Some("failed"),
+            )
         }
     };
     if !applied {
         return Ok(());
     }
-    record_attempt(&mut tx, &run.id, run.seq, COMPENSATE, run.attempt, &e.instance, started, label, error.as_deref())
-        .await?;
+    record_attempt(&mut tx, &run, &e.instance, started, label, error.as_deref()).await?;
     e.queue.commit(tx).await?;
     if finished {
-        e.observer.run_finished(&run.workflow, &final_status);
+        e.observer
+            .run_finished(&run.id, &run.workflow, &final_status);
         info!(status = %final_status, "run ended after compensation");
     }
     Ok(())

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use aisha_engine::engine::StartOptions;
 use aisha_engine::noop3;
-use aisha_engine::workflow::{FailureCtx, Next, PollCtx, PollOutcome, StepCtx, StepError, StepResult, Wait, Workflow};
+use aisha_engine::workflow::{
+    FailureCtx, Next, PollCtx, PollOutcome, StepCtx, StepError, StepResult, Wait, Workflow,
+};
 use aisha_engine::{EngineError, LimitMode, QueueKind, ResolveOutcome, RetryPolicy};
 use common::{Harness, outline, test_config};
 use serde::{Deserialize, Serialize};
@@ -31,7 +33,12 @@ impl Probe {
         *n
     }
     fn calls(&self, run: &str, step: &str) -> u32 {
-        *self.calls.lock().unwrap().get(&(run.to_string(), step.to_string())).unwrap_or(&0)
+        *self
+            .calls
+            .lock()
+            .unwrap()
+            .get(&(run.to_string(), step.to_string()))
+            .unwrap_or(&0)
     }
     fn compensations(&self, run: &str) -> Option<(u32, bool)> {
         self.compensated.lock().unwrap().get(run).copied()
@@ -76,7 +83,11 @@ async fn flaky_a(s: Flaky, ctx: StepCtx<Arc<Probe>>) -> StepResult<Flaky> {
     }
     if n <= s.fail_times {
         let msg = format!("failure {n} of {}", s.fail_times);
-        return Err(if s.permanent { StepError::permanent(msg) } else { StepError::retryable(msg) });
+        return Err(if s.permanent {
+            StepError::permanent(msg)
+        } else {
+            StepError::retryable(msg)
+        });
     }
     Ok(Next::Goto("b", s))
 }
@@ -135,7 +146,12 @@ async fn waiter_finish(mut s: Waiter, ctx: StepCtx<Arc<Probe>>) -> StepResult<Wa
 }
 
 async fn waiter_poll(_s: Waiter, ctx: PollCtx<Arc<Probe>>) -> PollOutcome {
-    ctx.deps.poll_answer.lock().unwrap().clone().unwrap_or(PollOutcome::Pending)
+    ctx.deps
+        .poll_answer
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or(PollOutcome::Pending)
 }
 
 async fn harness(kind: QueueKind, probe: &Arc<Probe>) -> Harness {
@@ -149,7 +165,11 @@ async fn harness(kind: QueueKind, probe: &Arc<Probe>) -> Harness {
 }
 
 async fn start(h: &Harness, wf: &str, input: Value) -> String {
-    h.engine.start(wf, input, StartOptions::default()).await.expect("start").run_id
+    h.engine
+        .start(wf, input, StartOptions::default())
+        .await
+        .expect("start")
+        .run_id
 }
 
 fn key() -> String {
@@ -171,11 +191,16 @@ async fn retry_with_backoff(kind: QueueKind) {
     let h = harness(kind, &probe).await;
     let id = start(&h, "flaky", json!({"fail_times": 2})).await;
     let d = h.wait_for(&id, "succeeded").await;
-    assert_eq!(outline(&d), ["start:ok", "a:retry", "a:retry", "a:ok", "b:ok"]);
+    assert_eq!(
+        outline(&d),
+        ["start:ok", "a:retry", "a:retry", "a:ok", "b:ok"]
+    );
     assert_eq!(d.timeline[1].error.as_deref(), Some("failure 1 of 2"));
     // Backoff: attempt 2 waits at least half of 100 ms, attempt 3 at least half of 200 ms.
     let gap = |i: usize| {
-        let end = chrono::DateTime::parse_from_rfc3339(d.timeline[i].finished_at.as_deref().unwrap()).unwrap();
+        let end =
+            chrono::DateTime::parse_from_rfc3339(d.timeline[i].finished_at.as_deref().unwrap())
+                .unwrap();
         let next = chrono::DateTime::parse_from_rfc3339(&d.timeline[i + 1].started_at).unwrap();
         (next - end).num_milliseconds()
     };
@@ -203,7 +228,16 @@ async fn exhausted_retries_fail(kind: QueueKind) {
     let h = harness(kind, &probe).await;
     let id = start(&h, "flaky", json!({"fail_times": 10})).await;
     let d = h.wait_for(&id, "failed").await;
-    assert_eq!(outline(&d), ["start:ok", "a:retry", "a:retry", "a:failed", "$compensate:ok"]);
+    assert_eq!(
+        outline(&d),
+        [
+            "start:ok",
+            "a:retry",
+            "a:retry",
+            "a:failed",
+            "$compensate:ok"
+        ]
+    );
     assert_eq!(probe.calls(&id, "a"), 3);
     assert_eq!(probe.compensations(&id), Some((1, false)));
     h.finish().await;
@@ -215,7 +249,15 @@ async fn step_timeout_retries(kind: QueueKind) {
     let id = start(&h, "flaky", json!({"slow_first_ms": 2000})).await;
     let d = h.wait_for(&id, "succeeded").await;
     assert_eq!(outline(&d), ["start:ok", "a:retry", "a:ok", "b:ok"]);
-    assert!(d.timeline[1].error.as_deref().unwrap().contains("timed out"), "{:?}", d.timeline[1]);
+    assert!(
+        d.timeline[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("timed out"),
+        "{:?}",
+        d.timeline[1]
+    );
     h.finish().await;
 }
 
@@ -226,11 +268,19 @@ async fn wait_then_resolve(kind: QueueKind) {
     let id = start(&h, "waiter", json!({"key": k})).await;
     let d = h.wait_for(&id, "waiting").await;
     assert_eq!(d.waiting_on.as_ref().unwrap().external_id, k);
-    let out = h.engine.resolve_callback("sim", &k, &json!({"ok": 1})).await.unwrap();
+    let out = h
+        .engine
+        .resolve_callback("sim", &k, &json!({"ok": 1}))
+        .await
+        .unwrap();
     assert_eq!(out, ResolveOutcome::Resolved { run_id: id.clone() });
     let d = h.wait_for(&id, "succeeded").await;
     assert_eq!(d.state["got"], json!({"ok": 1}));
-    let again = h.engine.resolve_callback("sim", &k, &json!({"ok": 2})).await.unwrap();
+    let again = h
+        .engine
+        .resolve_callback("sim", &k, &json!({"ok": 2}))
+        .await
+        .unwrap();
     assert_eq!(again, ResolveOutcome::Duplicate);
     assert_eq!(probe.calls(&id, "finish"), 1);
     assert_eq!(outline(&d), ["submit:waiting", "finish:ok"]);
@@ -241,9 +291,17 @@ async fn callback_before_wait(kind: QueueKind) {
     let probe = Arc::new(Probe::default());
     let h = harness(kind, &probe).await;
     let k = key();
-    let out = h.engine.resolve_callback("sim", &k, &json!({"early": true})).await.unwrap();
+    let out = h
+        .engine
+        .resolve_callback("sim", &k, &json!({"early": true}))
+        .await
+        .unwrap();
     assert_eq!(out, ResolveOutcome::Early);
-    let dup = h.engine.resolve_callback("sim", &k, &json!({"early": true})).await.unwrap();
+    let dup = h
+        .engine
+        .resolve_callback("sim", &k, &json!({"early": true}))
+        .await
+        .unwrap();
     assert_eq!(dup, ResolveOutcome::Duplicate);
     let id = start(&h, "waiter", json!({"key": k})).await;
     let d = h.wait_for(&id, "succeeded").await;
@@ -261,7 +319,11 @@ async fn concurrent_duplicates_apply_once(kind: QueueKind) {
     for i in 0..10 {
         let e = h.engine.clone();
         let k = k.clone();
-        joins.push(tokio::spawn(async move { e.resolve_callback("sim", &k, &json!({"i": i})).await.unwrap() }));
+        joins.push(tokio::spawn(async move {
+            e.resolve_callback("sim", &k, &json!({"i": i}))
+                .await
+                .unwrap()
+        }));
     }
     let mut resolved = 0;
     for j in joins {
@@ -287,9 +349,18 @@ async fn deadline_then_poll(kind: QueueKind) {
     assert_eq!(d.state["got"], json!({"polled": true}));
     // Still nothing at the deadline: the run fails and compensates.
     *probe.poll_answer.lock().unwrap() = Some(PollOutcome::Pending);
-    let id = start(&h, "waiter", json!({"key": key(), "poll_ms": 100, "deadline_ms": 400})).await;
+    let id = start(
+        &h,
+        "waiter",
+        json!({"key": key(), "poll_ms": 100, "deadline_ms": 400}),
+    )
+    .await;
     let d = h.wait_for(&id, "failed").await;
-    assert!(d.run.error.as_deref().unwrap().contains("deadline"), "{:?}", d.run.error);
+    assert!(
+        d.run.error.as_deref().unwrap().contains("deadline"),
+        "{:?}",
+        d.run.error
+    );
     assert_eq!(probe.compensations(&id), Some((1, false)));
     h.finish().await;
 }
@@ -302,9 +373,16 @@ async fn retry_from_failed_step(kind: QueueKind) {
     let s = h.engine.retry_run(&id).await.unwrap();
     assert_eq!(s.step, "a");
     let d = h.wait_for(&id, "succeeded").await;
-    assert_eq!(probe.calls(&id, "start"), 1, "earlier steps are not run again");
+    assert_eq!(
+        probe.calls(&id, "start"),
+        1,
+        "earlier steps are not run again"
+    );
     assert_eq!(d.state["started"], json!(1));
-    assert_eq!(outline(&d), ["start:ok", "a:failed", "$compensate:ok", "a:ok", "b:ok"]);
+    assert_eq!(
+        outline(&d),
+        ["start:ok", "a:failed", "$compensate:ok", "a:ok", "b:ok"]
+    );
     let err = h.engine.retry_run(&id).await.unwrap_err();
     assert!(matches!(err, EngineError::WrongStatus { .. }), "{err}");
     h.finish().await;
@@ -320,11 +398,18 @@ async fn cancel_compensates(kind: QueueKind) {
     let d = h.wait_for(&id, "cancelled").await;
     assert_eq!(probe.compensations(&id), Some((1, true)));
     assert_eq!(d.run.step, "finish");
-    let late = h.engine.resolve_callback("sim", &k, &json!({})).await.unwrap();
+    let late = h
+        .engine
+        .resolve_callback("sim", &k, &json!({}))
+        .await
+        .unwrap();
     assert_eq!(late, ResolveOutcome::Late { run_id: id.clone() });
     assert_eq!(probe.calls(&id, "finish"), 0);
     assert!(h.engine.cancel_run(&id).await.is_err());
-    assert!(matches!(h.engine.show_run("nope").await, Err(EngineError::UnknownRun(_))));
+    assert!(matches!(
+        h.engine.show_run("nope").await,
+        Err(EngineError::UnknownRun(_))
+    ));
     h.finish().await;
 }
 
@@ -353,10 +438,18 @@ async fn retention_prunes_finished_tasks(kind: QueueKind) {
     let probe = Arc::new(Probe::default());
     let p = probe.clone();
     // Retention stays at its default here so that only the explicit prune below removes rows.
-    let h = Harness::start(kind, test_config(), true, move |b| b.register(noop3::workflow()).register(flaky(p))).await;
+    let h = Harness::start(kind, test_config(), true, move |b| {
+        b.register(noop3::workflow()).register(flaky(p))
+    })
+    .await;
     let id = start(&h, "noop3", json!({})).await;
     h.wait_for(&id, "succeeded").await;
-    let q = h.engine.queue_names().into_iter().find(|q| q.ends_with(".noop3")).unwrap();
+    let q = h
+        .engine
+        .queue_names()
+        .into_iter()
+        .find(|q| q.ends_with(".noop3"))
+        .unwrap();
     // Acks are batched: wait until the three tasks are recorded as done, then prune them.
     let t0 = std::time::Instant::now();
     loop {
@@ -381,24 +474,55 @@ async fn subject_limits(kind: QueueKind) {
             .register(waiter("queued", p2).limit_per_subject(1, LimitMode::Queue))
     })
     .await;
-    let opts = |s: &str| StartOptions { subject: Some(s.into()), ..StartOptions::default() };
+    let opts = |s: &str| StartOptions {
+        subject: Some(s.into()),
+        ..StartOptions::default()
+    };
     let (k1, k2) = (key(), key());
-    let a = h.engine.start("one_at_a_time", json!({"key": k1}), opts("u1")).await.unwrap();
-    let refused = h.engine.start("one_at_a_time", json!({"key": k2}), opts("u1")).await.unwrap_err();
-    assert!(matches!(refused, EngineError::SubjectLimit { limit: 1, .. }), "{refused}");
+    let a = h
+        .engine
+        .start("one_at_a_time", json!({"key": k1}), opts("u1"))
+        .await
+        .unwrap();
+    let refused = h
+        .engine
+        .start("one_at_a_time", json!({"key": k2}), opts("u1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, EngineError::SubjectLimit { limit: 1, .. }),
+        "{refused}"
+    );
     // Another subject is not limited by u1.
-    h.engine.start("one_at_a_time", json!({"key": key()}), opts("u2")).await.unwrap();
+    h.engine
+        .start("one_at_a_time", json!({"key": key()}), opts("u2"))
+        .await
+        .unwrap();
     h.wait_for(&a.run_id, "waiting").await;
 
     let (q1, q2) = (key(), key());
-    let first = h.engine.start("queued", json!({"key": q1}), opts("u1")).await.unwrap();
-    let second = h.engine.start("queued", json!({"key": q2}), opts("u1")).await.unwrap();
+    let first = h
+        .engine
+        .start("queued", json!({"key": q1}), opts("u1"))
+        .await
+        .unwrap();
+    let second = h
+        .engine
+        .start("queued", json!({"key": q2}), opts("u1"))
+        .await
+        .unwrap();
     assert!(!first.held && second.held);
     h.wait_for(&first.run_id, "waiting").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(h.engine.show_run(&second.run_id).await.unwrap().run.status, "pending");
+    assert_eq!(
+        h.engine.show_run(&second.run_id).await.unwrap().run.status,
+        "pending"
+    );
     assert_eq!(probe.calls(&second.run_id, "submit"), 0);
-    h.engine.resolve_callback("sim", &q1, &json!({})).await.unwrap();
+    h.engine
+        .resolve_callback("sim", &q1, &json!({}))
+        .await
+        .unwrap();
     h.wait_for(&first.run_id, "succeeded").await;
     h.wait_for(&second.run_id, "waiting").await;
     h.finish().await;
@@ -419,9 +543,15 @@ async fn provider_capacity(kind: QueueKind) {
     let b = start(&h, "capped", json!({"key": k2})).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let held = h.engine.show_run(&b).await.unwrap();
-    assert_eq!((held.run.status.as_str(), held.held.as_deref()), ("pending", Some("provider:sim")));
+    assert_eq!(
+        (held.run.status.as_str(), held.held.as_deref()),
+        ("pending", Some("provider:sim"))
+    );
     assert_eq!(probe.calls(&b, "submit"), 0);
-    h.engine.resolve_callback("sim", &k1, &json!({})).await.unwrap();
+    h.engine
+        .resolve_callback("sim", &k1, &json!({}))
+        .await
+        .unwrap();
     h.wait_for(&a, "succeeded").await;
     h.wait_for(&b, "waiting").await;
     h.finish().await;
@@ -430,14 +560,27 @@ async fn provider_capacity(kind: QueueKind) {
 async fn idempotent_start(kind: QueueKind) {
     let probe = Arc::new(Probe::default());
     let h = harness(kind, &probe).await;
-    let opts = StartOptions { idempotency_key: Some("order-1".into()), ..StartOptions::default() };
-    let a = h.engine.start("noop3", json!({}), opts.clone()).await.unwrap();
+    let opts = StartOptions {
+        idempotency_key: Some("order-1".into()),
+        ..StartOptions::default()
+    };
+    let a = h
+        .engine
+        .start("noop3", json!({}), opts.clone())
+        .await
+        .unwrap();
     let b = h.engine.start("noop3", json!({}), opts).await.unwrap();
     assert!(a.created && !b.created);
     assert_eq!(a.run_id, b.run_id);
-    let bad = h.engine.start("noop3", json!({"step_ms": "slow"}), StartOptions::default()).await;
+    let bad = h
+        .engine
+        .start("noop3", json!({"step_ms": "slow"}), StartOptions::default())
+        .await;
     assert!(matches!(bad, Err(EngineError::InvalidInput { .. })));
-    let unknown = h.engine.start("nope", json!({}), StartOptions::default()).await;
+    let unknown = h
+        .engine
+        .start("nope", json!({}), StartOptions::default())
+        .await;
     assert!(matches!(unknown, Err(EngineError::UnknownWorkflow(_))));
     h.finish().await;
 }

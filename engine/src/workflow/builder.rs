@@ -106,7 +106,13 @@ where
         self.add(name, policy, Some(provider.to_string()), f)
     }
 
-    fn add<F, Fut>(mut self, name: &'static str, policy: RetryPolicy, permit: Option<String>, f: F) -> Self
+    fn add<F, Fut>(
+        mut self,
+        name: &'static str,
+        policy: RetryPolicy,
+        permit: Option<String>,
+        f: F,
+    ) -> Self
     where
         F: Fn(S, StepCtx<D>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = StepResult<S>> + Send + 'static,
@@ -213,8 +219,16 @@ pub(crate) trait DynWorkflow: Send + Sync {
     fn permit_for(&self, step: &str) -> Option<&str>;
     fn subject_limit(&self) -> Option<(i64, LimitMode)>;
     fn check_input(&self, input: &Value) -> Result<(), String>;
-    fn run_step(&self, state: Value, info: StepInfo) -> BoxFuture<'static, Result<ErasedNext, StepError>>;
-    fn compensate(&self, state: Value, info: FailureInfo) -> BoxFuture<'static, Result<(), StepError>>;
+    fn run_step(
+        &self,
+        state: Value,
+        info: StepInfo,
+    ) -> BoxFuture<'static, Result<ErasedNext, StepError>>;
+    fn compensate(
+        &self,
+        state: Value,
+        info: FailureInfo,
+    ) -> BoxFuture<'static, Result<(), StepError>>;
     fn has_poll(&self) -> bool;
     fn poll(&self, state: Value, info: PollInfo) -> BoxFuture<'static, PollOutcome>;
 }
@@ -248,7 +262,9 @@ where
     }
 
     fn permit_for(&self, step: &str) -> Option<&str> {
-        self.index.get(step).and_then(|&i| self.steps[i].permit.as_deref())
+        self.index
+            .get(step)
+            .and_then(|&i| self.steps[i].permit.as_deref())
     }
 
     fn subject_limit(&self) -> Option<(i64, LimitMode)> {
@@ -261,7 +277,11 @@ where
             .map_err(|e| e.to_string())
     }
 
-    fn run_step(&self, state: Value, info: StepInfo) -> BoxFuture<'static, Result<ErasedNext, StepError>> {
+    fn run_step(
+        &self,
+        state: Value,
+        info: StepInfo,
+    ) -> BoxFuture<'static, Result<ErasedNext, StepError>> {
         let Some(&i) = self.index.get(info.step.as_str()) else {
             let msg = format!("workflow {} has no step `{}`", self.name, info.step);
             return async move { Err(StepError::Permanent(msg)) }.boxed();
@@ -301,7 +321,11 @@ where
         .boxed()
     }
 
-    fn compensate(&self, state: Value, info: FailureInfo) -> BoxFuture<'static, Result<(), StepError>> {
+    fn compensate(
+        &self,
+        state: Value,
+        info: FailureInfo,
+    ) -> BoxFuture<'static, Result<(), StepError>> {
         let Some(f) = self.compensate.clone() else {
             return async { Ok(()) }.boxed();
         };

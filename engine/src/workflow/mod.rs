@@ -12,7 +12,7 @@ mod builder;
 mod context;
 mod step;
 
-pub use builder::{LimitMode, Workflow};
 pub(crate) use builder::{DynWorkflow, ErasedNext, FailureInfo, PollInfo, StepInfo};
+pub use builder::{LimitMode, Workflow};
 pub use context::{FailureCtx, PollCtx, StepCtx};
 pub use step::{Next, PollOutcome, StepError, StepResult, Wait};

@@ -7,68 +7,14 @@ use std::time::Duration;
 
 use aisha_engine::engine::EngineBuilder;
 use aisha_engine::ops::RunDetail;
+use aisha_engine::testkit::{TestDb, namespace, redis_url};
 use aisha_engine::{Db, Engine, EngineConfig, QueueBackend, QueueKind};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub const ADMIN_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
-pub const REDIS: &str = "redis://127.0.0.1:6379/";
-
-pub fn admin_pg() -> String {
-    std::env::var("AISHA_TEST_PG").unwrap_or_else(|_| ADMIN_PG.into())
-}
-
-pub fn redis_url() -> String {
-    std::env::var("AISHA_TEST_REDIS").unwrap_or_else(|_| REDIS.into())
-}
-
-/// A fresh, empty database for one test.
-pub struct TestDb {
-    pub url: String,
-    pub kind: QueueKind,
-    pg_name: Option<String>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestDb {
-    pub async fn new(kind: QueueKind) -> TestDb {
-        let tag = ulid::Ulid::generate().to_string().to_lowercase();
-        match kind {
-            QueueKind::Sqlite => {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let url = format!("sqlite:{}", dir.path().join("aisha.db").display());
-                TestDb { url, kind, pg_name: None, _dir: Some(dir) }
-            }
-            QueueKind::Postgres | QueueKind::Redis => {
-                let name = format!("aisha_t_{tag}");
-                let admin = sqlx::PgPool::connect(&admin_pg()).await.expect("admin postgres");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&admin)
-                    .await
-                    .expect("create database");
-                admin.close().await;
-                let base = admin_pg();
-                let url = format!("{}/{name}", &base[..base.rfind('/').expect("db url")]);
-                TestDb { url, kind, pg_name: Some(name), _dir: None }
-            }
-        }
-    }
-
-    pub async fn drop_db(&self) {
-        if let Some(name) = &self.pg_name
-            && let Ok(admin) = sqlx::PgPool::connect(&admin_pg()).await
-        {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                .execute(&admin)
-                .await;
-            admin.close().await;
-        }
-    }
-}
-
 pub fn test_config() -> EngineConfig {
     EngineConfig {
-        namespace: format!("t{}", ulid::Ulid::generate().to_string().to_lowercase()),
+        namespace: namespace(),
         concurrency: 8,
         lease_grace: Duration::from_millis(500),
         tick: Duration::from_millis(50),
@@ -110,7 +56,12 @@ impl Harness {
             .build()
             .await
             .expect("engine");
-        let mut h = Harness { engine, db, stop: None, task: None };
+        let mut h = Harness {
+            engine,
+            db,
+            stop: None,
+            task: None,
+        };
         if run {
             h.run();
         }
@@ -158,7 +109,10 @@ pub async fn wait_for(engine: &Engine, run_id: &str, status: &str, limit: Durati
             return d;
         }
         if t0.elapsed() > limit {
-            panic!("run {run_id} is still {} (wanted {status}): {d:#?}", d.run.status);
+            panic!(
+                "run {run_id} is still {} (wanted {status}): {d:#?}",
+                d.run.status
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -166,5 +120,8 @@ pub async fn wait_for(engine: &Engine, run_id: &str, status: &str, limit: Durati
 
 /// Steps of the timeline as `step:outcome`.
 pub fn outline(d: &RunDetail) -> Vec<String> {
-    d.timeline.iter().map(|t| format!("{}:{}", t.step, t.outcome)).collect()
+    d.timeline
+        .iter()
+        .map(|t| format!("{}:{}", t.step, t.outcome))
+        .collect()
 }

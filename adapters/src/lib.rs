@@ -1,0 +1,4 @@
+//! Adapters between Aisha's engine and the outside world.
+
+pub mod http;
+pub mod metrics;

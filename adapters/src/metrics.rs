@@ -1,0 +1,223 @@
+//! Prometheus metrics. Names are an interface (dashboards and alerts use them): see the
+//! README's metrics table before renaming anything. Label values are bounded: workflow, step,
+//! queue, status, provider, outcome — never user ids, run ids or prompts.
+
+use std::time::Duration;
+
+use aisha_engine::{Engine, Observer};
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    step_duration: HistogramVec,
+    step_retries: IntCounterVec,
+    runs_finished: IntCounterVec,
+    callbacks_received: IntCounterVec,
+    callback_wait: HistogramVec,
+    runs: IntGaugeVec,
+    queue_tasks: IntGaugeVec,
+    oldest_pending: GaugeVec,
+    callbacks_waiting: IntGaugeVec,
+}
+
+/// Version and commit of this build, baked in by the build (`AISHA_COMMIT`).
+pub fn build_info() -> (&'static str, &'static str) {
+    (
+        env!("CARGO_PKG_VERSION"),
+        option_env!("AISHA_COMMIT").unwrap_or("unknown"),
+    )
+}
+
+impl Metrics {
+    /// `role` names the process (serve, worker, …) in `aisha_build_info`.
+    pub fn new(role: &str) -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let step_duration = HistogramVec::new(
+            HistogramOpts::new("aisha_step_duration_seconds", "Duration of step attempts").buckets(
+                vec![
+                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                    60.0, 300.0,
+                ],
+            ),
+            &["workflow", "step", "outcome"],
+        )?;
+        let step_retries = IntCounterVec::new(
+            Opts::new(
+                "aisha_step_retries_total",
+                "Step attempts that failed and were scheduled again",
+            ),
+            &["workflow", "step"],
+        )?;
+        let runs_finished = IntCounterVec::new(
+            Opts::new(
+                "aisha_runs_finished_total",
+                "Runs that reached a terminal status",
+            ),
+            &["workflow", "status"],
+        )?;
+        let callbacks_received = IntCounterVec::new(
+            Opts::new("aisha_callbacks_received_total", "Callbacks by outcome"),
+            &["provider", "outcome"],
+        )?;
+        let callback_wait = HistogramVec::new(
+            HistogramOpts::new(
+                "aisha_callback_wait_seconds",
+                "Time from parking on a callback to its resolution",
+            )
+            .buckets(vec![
+                0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 10800.0,
+            ]),
+            &["provider"],
+        )?;
+        let runs = IntGaugeVec::new(
+            Opts::new("aisha_runs", "Runs by workflow and status"),
+            &["workflow", "status"],
+        )?;
+        let queue_tasks = IntGaugeVec::new(
+            Opts::new(
+                "aisha_queue_tasks",
+                "Queue tasks by status (pending, running, failed, dead)",
+            ),
+            &["queue", "status"],
+        )?;
+        let oldest_pending = GaugeVec::new(
+            Opts::new(
+                "aisha_oldest_pending_seconds",
+                "Age of the oldest task waiting in a queue",
+            ),
+            &["queue"],
+        )?;
+        let callbacks_waiting = IntGaugeVec::new(
+            Opts::new(
+                "aisha_callbacks_waiting",
+                "Runs parked on an outside callback",
+            ),
+            &["provider"],
+        )?;
+        let build = IntGaugeVec::new(
+            Opts::new(
+                "aisha_build_info",
+                "Build of this process; the value is always 1",
+            ),
+            &["version", "commit", "role"],
+        )?;
+        let (version, commit) = build_info();
+        build.with_label_values(&[version, commit, role]).set(1);
+        for c in [
+            Box::new(step_duration.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(step_retries.clone()),
+            Box::new(runs_finished.clone()),
+            Box::new(callbacks_received.clone()),
+            Box::new(callback_wait.clone()),
+            Box::new(runs.clone()),
+            Box::new(queue_tasks.clone()),
+            Box::new(oldest_pending.clone()),
+            Box::new(callbacks_waiting.clone()),
+            Box::new(build),
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ] {
+            registry.register(c)?;
+        }
+        Ok(Metrics {
+            registry,
+            step_duration,
+            step_retries,
+            runs_finished,
+            callbacks_received,
+            callback_wait,
+            runs,
+            queue_tasks,
+            oldest_pending,
+            callbacks_waiting,
+        })
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Counts a callback outcome decided outside the engine (bad_signature, bad_token, …).
+    pub fn callback_outcome(&self, provider: &str, outcome: &str) {
+        self.callbacks_received
+            .with_label_values(&[provider, outcome])
+            .inc();
+    }
+
+    /// Reads the gauges that describe stored state, then renders everything.
+    pub async fn render(&self, engine: &Engine) -> Result<String, String> {
+        let counts = engine.run_counts().await.map_err(|e| e.to_string())?;
+        self.runs.reset();
+        for wf in engine.workflow_names() {
+            for st in aisha_engine::RunStatus::ALL {
+                self.runs.with_label_values(&[wf, st.as_str()]).set(0);
+            }
+        }
+        for c in counts {
+            self.runs
+                .with_label_values(&[&c.workflow, &c.status])
+                .set(c.count);
+        }
+        let depths = engine.queue_depths().await.map_err(|e| e.to_string())?;
+        for d in depths {
+            for (status, n) in [
+                ("pending", d.pending),
+                ("running", d.running),
+                ("failed", d.failed),
+                ("dead", d.dead),
+            ] {
+                self.queue_tasks
+                    .with_label_values(&[&d.queue, status])
+                    .set(n);
+            }
+            self.oldest_pending
+                .with_label_values(&[&d.queue])
+                .set(d.oldest_pending_seconds);
+        }
+        self.callbacks_waiting.reset();
+        for (provider, n) in engine
+            .callbacks_waiting()
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            self.callbacks_waiting
+                .with_label_values(&[&provider])
+                .set(n);
+        }
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .map_err(|e| e.to_string())?;
+        String::from_utf8(out).map_err(|e| e.to_string())
+    }
+}
+
+impl Observer for Metrics {
+    fn step_finished(&self, workflow: &str, step: &str, outcome: &str, took: Duration) {
+        self.step_duration
+            .with_label_values(&[workflow, step, outcome])
+            .observe(took.as_secs_f64());
+    }
+
+    fn step_retried(&self, workflow: &str, step: &str) {
+        self.step_retries.with_label_values(&[workflow, step]).inc();
+    }
+
+    fn run_finished(&self, _run_id: &str, workflow: &str, status: &str) {
+        self.runs_finished
+            .with_label_values(&[workflow, status])
+            .inc();
+    }
+
+    fn callback(&self, provider: &str, outcome: &str) {
+        self.callback_outcome(provider, outcome);
+    }
+
+    fn callback_waited(&self, provider: &str, waited: Duration) {
+        self.callback_wait
+            .with_label_values(&[provider])
+            .observe(waited.as_secs_f64());
+    }
+}

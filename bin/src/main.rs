@@ -1,0 +1,60 @@
+//! `aisha`: every role of the system in one binary.
+
+mod admin;
+mod app;
+mod bench;
+mod cli;
+mod registry;
+mod serve;
+mod settings;
+mod telemetry;
+
+use clap::Parser;
+
+use crate::cli::{BenchCommand, Cli, Command, Role};
+use crate::settings::Settings;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    match run(cli, settings).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { roles } => serve::run(&settings, &roles, "serve").await,
+        Command::Worker => serve::run(&settings, &[Role::Worker, Role::Http], "worker").await,
+        Command::Migrate => {
+            let db = app::open_db(&settings).await?;
+            aisha_engine::QueueBackend::open(
+                settings.queue_backend,
+                &db,
+                settings.redis_url.as_deref(),
+            )
+            .await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Admin { command } => {
+            let app = app::open(&settings, "admin").await?;
+            admin::run(&app.engine, command).await
+        }
+        Command::Bench { command } => match command {
+            BenchCommand::Engine(args) => bench::run(args).await,
+        },
+    }
+}

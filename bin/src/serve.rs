@@ -1,0 +1,65 @@
+//! Running roles until SIGTERM/SIGINT.
+
+use aisha_adapters::http::{AppState, HttpServer, router};
+use anyhow::Context;
+
+use crate::app;
+use crate::cli::Role;
+use crate::settings::Settings;
+
+pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow::Result<()> {
+    let app = app::open(settings, role_name).await?;
+    let http = if roles.contains(&Role::Http) {
+        let state = AppState {
+            engine: app.engine.clone(),
+            metrics: app.metrics.clone(),
+        };
+        Some(
+            HttpServer::start(&settings.http_bind, router(state))
+                .await
+                .context("HTTP_BIND")?,
+        )
+    } else {
+        None
+    };
+    tracing::info!(
+        roles = ?roles,
+        database = %aisha_engine::db::redact_url(&settings.database_url),
+        queue = settings.queue_backend.as_str(),
+        "aisha started"
+    );
+    if roles.contains(&Role::Worker) {
+        app.engine.run_until(shutdown_signal()).await?;
+    } else {
+        shutdown_signal().await;
+    }
+    if let Some(h) = http {
+        h.stop().await;
+    }
+    app.engine.db().close().await;
+    tracing::info!("aisha stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,78 @@
+//! Test helpers (feature `testkit`): a fresh database per test — a Postgres database or a
+//! SQLite file — and a queue namespace of its own, so tests run in parallel.
+
+use crate::QueueKind;
+
+pub const ADMIN_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub const REDIS: &str = "redis://127.0.0.1:6379/";
+
+pub fn admin_pg() -> String {
+    std::env::var("AISHA_TEST_PG").unwrap_or_else(|_| ADMIN_PG.into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("AISHA_TEST_REDIS").unwrap_or_else(|_| REDIS.into())
+}
+
+/// A fresh, empty database for one test.
+pub struct TestDb {
+    pub url: String,
+    pub kind: QueueKind,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(kind: QueueKind) -> TestDb {
+        let tag = ulid::Ulid::generate().to_string().to_lowercase();
+        match kind {
+            QueueKind::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let url = format!("sqlite:{}", dir.path().join("aisha.db").display());
+                TestDb {
+                    url,
+                    kind,
+                    pg_name: None,
+                    _dir: Some(dir),
+                }
+            }
+            QueueKind::Postgres | QueueKind::Redis => {
+                let name = format!("aisha_t_{tag}");
+                let admin = sqlx::PgPool::connect(&admin_pg())
+                    .await
+                    .expect("admin postgres");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .expect("create database");
+                admin.close().await;
+                let base = admin_pg();
+                let url = format!("{}/{name}", &base[..base.rfind('/').expect("db url")]);
+                TestDb {
+                    url,
+                    kind,
+                    pg_name: Some(name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    pub async fn drop_db(&self) {
+        if let Some(name) = &self.pg_name
+            && let Ok(admin) = sqlx::PgPool::connect(&admin_pg()).await
+        {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&admin)
+            .await;
+            admin.close().await;
+        }
+    }
+}
+
+/// A queue namespace no other test uses (Redis keys are prefixed with it).
+pub fn namespace() -> String {
+    format!("t{}", ulid::Ulid::generate().to_string().to_lowercase())
+}
