@@ -12,8 +12,18 @@ use serde_json::json;
 
 const RUNS: usize = 150;
 
-fn spawn_worker(db: &TestDb, ns: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_aisha"))
+/// A worker process, killed when dropped so that a failing test leaves none behind.
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_worker(db: &TestDb, ns: &str) -> Worker {
+    let child = Command::new(env!("CARGO_BIN_EXE_aisha"))
         .arg("worker")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -23,6 +33,7 @@ fn spawn_worker(db: &TestDb, ns: &str) -> Child {
         .env("QUEUE_NAMESPACE", ns)
         .env("HTTP_BIND", "127.0.0.1:0")
         .env("WORKER_CONCURRENCY", "8")
+        .env("DB_MAX_CONNECTIONS", "6")
         .env("LEASE_GRACE_SECS", "1")
         .env("RECONCILE_EVERY_SECS", "1")
         .env("RECONCILE_STALE_SECS", "3")
@@ -31,7 +42,8 @@ fn spawn_worker(db: &TestDb, ns: &str) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawn aisha worker")
+        .expect("spawn aisha worker");
+    Worker(child)
 }
 
 async fn count(db: &Db, sql: &'static str) -> i64 {
@@ -81,8 +93,8 @@ async fn drill(kind: QueueKind) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
     let unfinished = count(
         &db,
         "SELECT count(*) FROM workflow_runs WHERE status <> 'succeeded'",
@@ -145,11 +157,11 @@ async fn drill(kind: QueueKind) {
     );
 
     // Graceful shutdown: SIGTERM lets the worker finish and exit cleanly.
-    let pid = second.id().to_string();
+    let pid = second.0.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let t0 = Instant::now();
     let status = loop {
-        if let Some(s) = second.try_wait().unwrap() {
+        if let Some(s) = second.0.try_wait().unwrap() {
             break s;
         }
         assert!(

@@ -1,0 +1,224 @@
+//! The binary as operators use it: embedded default, admin commands with --json, probes and
+//! metrics over real HTTP, configuration errors.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Dir(std::path::PathBuf);
+
+impl Dir {
+    fn new() -> Dir {
+        let p = std::env::temp_dir().join(format!("aisha-cli-{}", ulid::Ulid::generate()));
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn aisha(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_aisha"));
+    c.args(args)
+        .current_dir(&dir.0)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn json(o: &Output) -> Value {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn embedded_default_runs_and_reports() {
+    let dir = Dir::new();
+    let started = json(&aisha(
+        &dir,
+        &[
+            "admin",
+            "runs",
+            "start",
+            "noop3",
+            "--input",
+            r#"{"step_ms": 1}"#,
+            "--subject",
+            "42",
+            "--json",
+        ],
+        &[],
+    ));
+    let id = started["run_id"].as_str().unwrap().to_string();
+    assert_eq!(started["created"], true);
+    assert!(
+        dir.0.join("data/aisha.db").exists(),
+        "no configuration means SQLite under ./data"
+    );
+
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_aisha"))
+            .arg("serve")
+            .current_dir(&dir.0)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HTTP_BIND", &bind)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let http = reqwest::Client::new();
+    let base = format!("http://{bind}");
+    let t0 = Instant::now();
+    loop {
+        let done = aisha(&dir, &["admin", "runs", "show", &id, "--json"], &[]);
+        let d = json(&done);
+        if d["status"] == "succeeded" {
+            assert_eq!(d["subject"], "42");
+            let steps: Vec<&str> = d["timeline"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["step"].as_str().unwrap())
+                .collect();
+            assert_eq!(steps, ["one", "two", "three"]);
+            for key in [
+                "id",
+                "workflow",
+                "status",
+                "step",
+                "attempts",
+                "subject",
+                "created_at",
+                "updated_at",
+            ] {
+                assert!(d.get(key).is_some(), "show --json lacks {key}");
+            }
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "run did not finish: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let list = json(&aisha(
+        &dir,
+        &["admin", "runs", "list", "--status", "succeeded", "--json"],
+        &[],
+    ));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let queues = json(&aisha(&dir, &["admin", "queues", "--json"], &[]));
+    assert_eq!(queues[0]["queue"], "aisha.noop3");
+
+    assert_eq!(
+        http.get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ready = http.get(format!("{base}/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "aisha_runs{",
+        "aisha_queue_tasks{",
+        "aisha_build_info{",
+        "aisha_oldest_pending_seconds{",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}");
+    }
+    assert!(
+        metrics.contains(r#"aisha_runs{status="succeeded",workflow="noop3"} 1"#),
+        "{metrics}"
+    );
+    drop(server);
+}
+
+#[test]
+fn unknown_run_is_an_error() {
+    let dir = Dir::new();
+    let out = aisha(
+        &dir,
+        &["admin", "runs", "show", "does-not-exist", "--json"],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no run with id `does-not-exist`"));
+    let out = aisha(&dir, &["admin", "runs", "retry", "does-not-exist"], &[]);
+    assert!(!out.status.success());
+    let out = aisha(
+        &dir,
+        &["admin", "runs", "start", "nope", "--input", "{}"],
+        &[],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown workflow `nope`"));
+    let out = aisha(
+        &dir,
+        &["admin", "runs", "start", "noop3", "--input", "not json"],
+        &[],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--input"));
+}
+
+#[test]
+fn bad_configuration_stops_start_up_naming_the_variable() {
+    let dir = Dir::new();
+    let out = aisha(&dir, &["serve"], &[("QUEUE_BACKEND", "kafka")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("QUEUE_BACKEND") && err.contains("postgres, redis, sqlite"),
+        "{err}"
+    );
+    let out = aisha(
+        &dir,
+        &["worker"],
+        &[("DATABASE_URL", "mysql://root:hunter2@db/x")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("DATABASE_URL") && !err.contains("hunter2"),
+        "{err}"
+    );
+}
