@@ -5,9 +5,8 @@ use crate::db::DbTx;
 use crate::engine::Inner;
 use crate::error::Result;
 use crate::on_tx;
-use crate::queue::{StepTask, Txn};
-use crate::runs::{held, queue_name};
-use crate::time::now_ms;
+use crate::queue::Txn;
+use crate::runs::{Dispatchable, held, release};
 
 /// Serialises starts and admissions of one (workflow, subject) on Postgres; SQLite's
 /// `BEGIN IMMEDIATE` already serialises every writer.
@@ -51,8 +50,8 @@ pub(crate) async fn admit_subject(
     if free == 0 {
         return Ok(0);
     }
-    let rows: Vec<(String, i64, String, i64)> = on_tx!(tx.conn(), c => sqlx::query_as(
-        "SELECT id, seq, step, attempt FROM workflow_runs WHERE workflow = $1 AND subject = $2 \
+    let rows: Vec<Dispatchable> = on_tx!(tx.conn(), c => sqlx::query_as(
+        "SELECT workflow, id, seq, step, attempt FROM workflow_runs WHERE workflow = $1 AND subject = $2 \
          AND status = 'pending' AND held = $3 ORDER BY created_at, id LIMIT $4",
     )
     .bind(workflow)
@@ -61,43 +60,7 @@ pub(crate) async fn admit_subject(
     .bind(free)
     .fetch_all(c)
     .await)?;
-    release_held(e, tx, workflow, rows, held::SUBJECT).await
-}
-
-/// Clears `held` on the given runs and queues their tasks.
-async fn release_held(
-    e: &Inner,
-    tx: &mut Txn,
-    workflow: &str,
-    rows: Vec<(String, i64, String, i64)>,
-    reason: &str,
-) -> Result<u64> {
-    let mut admitted = 0;
-    for (id, seq, step, attempt) in rows {
-        let n = on_tx!(tx.conn(), c => sqlx::query(
-            "UPDATE workflow_runs SET held = NULL, due_at = $3, updated_at = $3 \
-             WHERE id = $1 AND seq = $2 AND status = 'pending' AND held = $4",
-        )
-        .bind(&id)
-        .bind(seq)
-        .bind(now_ms())
-        .bind(reason)
-        .execute(c)
-        .await.map(|r| r.rows_affected()))?;
-        if n == 1 {
-            let task = StepTask {
-                run_id: id,
-                seq,
-                step,
-                attempt,
-            };
-            e.queue
-                .stage(tx, &queue_name(&e.config.namespace, workflow), task)
-                .await?;
-            admitted += 1;
-        }
-    }
-    Ok(admitted)
+    release(e, tx, rows, Some(held::SUBJECT)).await
 }
 
 /// Writes the configured capacities (a provider absent from the configuration is unlimited).
@@ -178,7 +141,7 @@ pub(crate) async fn release_permit(e: &Inner, tx: &mut Txn, run_id: &str) -> Res
 /// Lets up to `n` runs held for `provider` go (they take their permit when their step runs).
 pub(crate) async fn admit_provider(e: &Inner, tx: &mut Txn, provider: &str, n: i64) -> Result<u64> {
     let reason = format!("{}{provider}", held::PROVIDER_PREFIX);
-    let rows: Vec<(String, String, i64, String, i64)> = on_tx!(tx.conn(), c => sqlx::query_as(
+    let rows: Vec<Dispatchable> = on_tx!(tx.conn(), c => sqlx::query_as(
         "SELECT workflow, id, seq, step, attempt FROM workflow_runs WHERE status = 'pending' AND held = $1 \
          ORDER BY created_at, id LIMIT $2",
     )
@@ -186,11 +149,7 @@ pub(crate) async fn admit_provider(e: &Inner, tx: &mut Txn, provider: &str, n: i
     .bind(n)
     .fetch_all(c)
     .await)?;
-    let mut admitted = 0;
-    for (workflow, id, seq, step, attempt) in rows {
-        admitted += release_held(e, tx, &workflow, vec![(id, seq, step, attempt)], &reason).await?;
-    }
-    Ok(admitted)
+    release(e, tx, rows, Some(&reason)).await
 }
 
 /// Free permits of `provider` right now (None: unlimited).

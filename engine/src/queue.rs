@@ -13,7 +13,6 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use apalis_core::backend::TaskSink;
 use futures::channel::mpsc;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
@@ -259,18 +258,10 @@ impl QueueBackend {
     /// announces the new tasks.
     pub(crate) async fn commit(&self, tx: Txn) -> Result<()> {
         tx.db.commit().await?;
-        if let QueueBackend::Redis { conn, .. } = self {
-            let mut by_queue: HashMap<&str, Vec<StepTask>> = HashMap::new();
-            for r in &tx.after_commit {
-                by_queue.entry(&r.queue).or_default().push(r.task.clone());
-            }
-            for (queue, tasks) in by_queue {
-                let mut storage = redis_storage(conn.clone(), queue);
-                storage
-                    .push_bulk(tasks)
-                    .await
-                    .map_err(|e| EngineError::queue("redis", e))?;
-            }
+        if let QueueBackend::Redis { conn, .. } = self
+            && !tx.after_commit.is_empty()
+        {
+            push_redis(conn, &tx.after_commit).await?;
         }
         self.announce(&tx.after_commit).await;
         Ok(())
@@ -532,6 +523,42 @@ impl QueueBackend {
             }
         })
     }
+}
+
+/// Puts tasks straight on apalis-redis's active list, as its own push script does for an
+/// immediate task. Its push never does that: it gives every task a run time of "now" and puts
+/// it in the scheduled set, which its fetch then promotes with one Lua `unpack` — the call
+/// that fails once a few thousand tasks are due at once.
+async fn push_redis(conn: &ConnectionManager, released: &[Released]) -> Result<()> {
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for r in released {
+        let cfg = apalis_redis::Config::default().queue(&r.queue);
+        let job = serde_json::to_vec(&r.task).map_err(|e| EngineError::queue("codec", e))?;
+        pipe.cmd("HSETNX")
+            .arg(cfg.job_data_hash())
+            .arg(&r.job_id)
+            .arg(job)
+            .ignore();
+        pipe.cmd("HSET")
+            .arg(format!("{}:{}", cfg.job_meta_hash(), r.job_id))
+            .arg("attempts")
+            .arg(0)
+            .arg("max_attempts")
+            .arg(1)
+            .arg("status")
+            .arg("Pending")
+            .arg("idempotency_key")
+            .arg("")
+            .ignore();
+        pipe.cmd("RPUSH")
+            .arg(cfg.active_jobs_list())
+            .arg(&r.job_id)
+            .ignore();
+    }
+    pipe.query_async::<()>(&mut conn.clone())
+        .await
+        .map_err(|e| EngineError::queue("redis", e))
 }
 
 fn fill(d: &mut QueueDepth, status: &str, n: i64, age: f64) {

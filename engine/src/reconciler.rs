@@ -11,11 +11,10 @@ use tracing::{info, warn};
 use crate::engine::Inner;
 use crate::error::Result;
 use crate::limits;
-use crate::queue::StepTask;
-use crate::runs::{RunRow, held, queue_name, record_attempt};
+use crate::on_db;
+use crate::runs::{Dispatchable, RunRow, held, queue_name, record_attempt, release};
 use crate::time::{ms, now_ms};
 use crate::transitions::retry_or_fail;
-use crate::{on_db, on_tx};
 
 pub(crate) async fn run(e: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(e.config.reconcile_every);
@@ -115,7 +114,7 @@ async fn expired_leases(e: &Inner) -> Result<u64> {
 async fn stale_pending(e: &Inner) -> Result<u64> {
     let now = now_ms();
     let cutoff = now - ms(e.config.stale_after);
-    let rows: Vec<(String, String, i64, String, i64)> = on_db!(&e.db, p => sqlx::query_as(
+    let rows: Vec<Dispatchable> = on_db!(&e.db, p => sqlx::query_as(
         "SELECT workflow, id, seq, step, attempt FROM workflow_runs \
          WHERE status = 'pending' AND held IS NULL AND due_at < $1 ORDER BY due_at LIMIT 500",
     )
@@ -126,29 +125,7 @@ async fn stale_pending(e: &Inner) -> Result<u64> {
         return Ok(0);
     }
     let mut tx = e.queue.begin(&e.db).await?;
-    let mut n = 0;
-    for (workflow, id, seq, step, attempt) in rows {
-        let changed = on_tx!(tx.conn(), c => sqlx::query(
-            "UPDATE workflow_runs SET due_at = $3 WHERE id = $1 AND seq = $2 AND status = 'pending' AND held IS NULL",
-        )
-        .bind(&id)
-        .bind(seq)
-        .bind(now)
-        .execute(c)
-        .await.map(|r| r.rows_affected()))?;
-        if changed == 1 {
-            let task = StepTask {
-                run_id: id,
-                seq,
-                step,
-                attempt,
-            };
-            e.queue
-                .stage(&mut tx, &queue_name(&e.config.namespace, &workflow), task)
-                .await?;
-            n += 1;
-        }
-    }
+    let n = release(e, &mut tx, rows, None).await?;
     e.queue.commit(tx).await?;
     Ok(n)
 }

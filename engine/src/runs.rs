@@ -188,3 +188,48 @@ pub(crate) async fn dispatch(
         .stage(tx, &queue_name(namespace, workflow), task)
         .await
 }
+
+/// A pending run that should have a task in the queue.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct Dispatchable {
+    pub workflow: String,
+    pub id: String,
+    pub seq: i64,
+    pub step: String,
+    pub attempt: i64,
+}
+
+/// Queues a task for each run that is still pending at its `seq` and held for `held` (`None`:
+/// not held), clearing the hold. Returns how many were queued.
+pub(crate) async fn release(
+    e: &crate::engine::Inner,
+    tx: &mut Txn,
+    runs: Vec<Dispatchable>,
+    held: Option<&str>,
+) -> Result<u64> {
+    let mut n = 0;
+    for r in runs {
+        let changed = on_tx!(tx.conn(), c => sqlx::query(
+            "UPDATE workflow_runs SET held = NULL, due_at = $3, updated_at = $3 \
+             WHERE id = $1 AND seq = $2 AND status = 'pending' AND held IS NOT DISTINCT FROM $4",
+        )
+        .bind(&r.id)
+        .bind(r.seq)
+        .bind(now_ms())
+        .bind(held)
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
+        if changed == 1 {
+            let queue = queue_name(&e.config.namespace, &r.workflow);
+            let task = StepTask {
+                run_id: r.id,
+                seq: r.seq,
+                step: r.step,
+                attempt: r.attempt,
+            };
+            e.queue.stage(tx, &queue, task).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}

@@ -11,12 +11,11 @@ use tracing::{Instrument, info_span, warn};
 use crate::callbacks;
 use crate::engine::Inner;
 use crate::error::Result;
-use crate::queue::StepTask;
-use crate::runs::{RunRow, held, queue_name, record_attempt};
+use crate::on_db;
+use crate::runs::{Dispatchable, RunRow, held, record_attempt, release};
 use crate::time::now_ms;
 use crate::transitions::to_compensation;
 use crate::workflow::{PollInfo, PollOutcome};
-use crate::{on_db, on_tx};
 
 /// How long a claimed poll keeps other schedulers away from the same run.
 const POLL_LEASE_MS: i64 = 60_000;
@@ -41,45 +40,20 @@ pub(crate) async fn run(e: Arc<Inner>, mut stop: watch::Receiver<bool>) {
 }
 
 /// Queues runs whose retry backoff has passed.
-pub(crate) async fn dispatch_due(e: &Inner) -> Result<usize> {
-    let now = now_ms();
-    let due: Vec<(String, String, i64, String, i64)> = on_db!(&e.db, p => sqlx::query_as(
+pub(crate) async fn dispatch_due(e: &Inner) -> Result<u64> {
+    let due: Vec<Dispatchable> = on_db!(&e.db, p => sqlx::query_as(
         "SELECT workflow, id, seq, step, attempt FROM workflow_runs \
          WHERE status = 'pending' AND held = $1 AND due_at <= $2 ORDER BY due_at LIMIT 500",
     )
     .bind(held::DELAY)
-    .bind(now)
+    .bind(now_ms())
     .fetch_all(p)
     .await)?;
     if due.is_empty() {
         return Ok(0);
     }
     let mut tx = e.queue.begin(&e.db).await?;
-    let mut n = 0;
-    for (workflow, id, seq, step, attempt) in due {
-        let changed = on_tx!(tx.conn(), c => sqlx::query(
-            "UPDATE workflow_runs SET held = NULL, due_at = $3 WHERE id = $1 AND seq = $2 \
-             AND status = 'pending' AND held = $4",
-        )
-        .bind(&id)
-        .bind(seq)
-        .bind(now)
-        .bind(held::DELAY)
-        .execute(c)
-        .await.map(|r| r.rows_affected()))?;
-        if changed == 1 {
-            let task = StepTask {
-                run_id: id,
-                seq,
-                step,
-                attempt,
-            };
-            e.queue
-                .stage(&mut tx, &queue_name(&e.config.namespace, &workflow), task)
-                .await?;
-            n += 1;
-        }
-    }
+    let n = release(e, &mut tx, due, Some(held::DELAY)).await?;
     e.queue.commit(tx).await?;
     Ok(n)
 }

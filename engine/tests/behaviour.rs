@@ -585,6 +585,110 @@ async fn idempotent_start(kind: QueueKind) {
     h.finish().await;
 }
 
+async fn requeue_dead_tasks(kind: QueueKind) {
+    let probe = Arc::new(Probe::default());
+    let p = probe.clone();
+    let mut h = Harness::start(kind, test_config(), false, move |b| b.register(flaky(p))).await;
+    let id = start(&h, "flaky", json!({})).await;
+    let q = h.engine.queue_names().remove(0);
+    // The task dies in the queue (as a crashed handler's would): an operator re-queues it.
+    match (h.engine.db(), kind) {
+        (aisha_engine::Db::Postgres(p), QueueKind::Postgres) => {
+            sqlx::query("UPDATE apalis.jobs SET status = 'Killed' WHERE job_type = $1")
+                .bind(&q)
+                .execute(p)
+                .await
+                .unwrap();
+        }
+        (aisha_engine::Db::Sqlite(p), QueueKind::Sqlite) => {
+            sqlx::query("UPDATE Jobs SET status = 'Killed' WHERE job_type = $1")
+                .bind(&q)
+                .execute(p)
+                .await
+                .unwrap();
+        }
+        _ => {
+            let mut c = ::redis::Client::open(aisha_engine::testkit::redis_url())
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap();
+            let ids: Vec<String> = ::redis::cmd("LRANGE")
+                .arg(format!("{q}:active"))
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            for t in ids {
+                let _: () = ::redis::pipe()
+                    .cmd("LREM")
+                    .arg(format!("{q}:active"))
+                    .arg(0)
+                    .arg(&t)
+                    .ignore()
+                    .cmd("SADD")
+                    .arg(format!("{q}:dead"))
+                    .arg(&t)
+                    .ignore()
+                    .query_async(&mut c)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    assert_eq!(h.engine.queue().depth(&q).await.unwrap().dead, 1);
+    assert_eq!(h.engine.requeue_dead("flaky").await.unwrap(), 1);
+    assert_eq!(h.engine.queue().depth(&q).await.unwrap().dead, 0);
+    assert!(h.engine.requeue_dead("no-such-queue").await.is_err());
+    h.run();
+    h.wait_for(&id, "succeeded").await;
+    h.finish().await;
+}
+
+/// apalis-redis's own push schedules every task, and its fetch promotes all due scheduled
+/// tasks with one Lua `unpack`, which fails past ~8,000. Our pushes go straight to the
+/// active list: 9,000 due tasks at once are fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_many_due_tasks() {
+    let wf = Workflow::new("single", ()).step("only", |s: Value, _ctx: StepCtx<()>| async move {
+        Ok(Next::Done(s))
+    });
+    let mut cfg = test_config();
+    cfg.concurrency = 64;
+    let mut h = Harness::start(QueueKind::Redis, cfg, false, move |b| b.register(wf)).await;
+    let mut starts = Vec::new();
+    for _ in 0..9000 {
+        let e = h.engine.clone();
+        starts.push(tokio::spawn(async move {
+            e.start("single", json!({}), StartOptions::default())
+                .await
+                .unwrap()
+        }));
+    }
+    for s in starts {
+        s.await.unwrap();
+    }
+    h.run();
+    let t0 = std::time::Instant::now();
+    loop {
+        let counts = h.engine.run_counts().await.unwrap();
+        let done = counts
+            .iter()
+            .find(|c| c.status == "succeeded")
+            .map_or(0, |c| c.count);
+        if done == 9000 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "{done} of 9000 done: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    h.finish().await;
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(aisha_engine::QueueKind::Postgres).await } )* }
@@ -610,4 +714,5 @@ suite!(
     subject_limits,
     provider_capacity,
     idempotent_start,
+    requeue_dead_tasks,
 );
