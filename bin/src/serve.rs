@@ -13,6 +13,7 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
         let state = AppState {
             engine: app.engine.clone(),
             metrics: app.metrics.clone(),
+            admin_token: settings.admin_token.clone(),
         };
         Some(
             HttpServer::start(&settings.http_bind, router(state))

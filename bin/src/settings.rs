@@ -31,7 +31,13 @@ pub struct Settings {
     pub redis_url: Option<String>,
     pub http_bind: String,
     pub log_format: LogFormat,
+    pub admin_token: Option<String>,
     pub engine: EngineConfig,
+}
+
+impl Settings {
+    /// The smallest admin token accepted.
+    pub const MIN_ADMIN_TOKEN: usize = 16;
 }
 
 struct Env<'a>(&'a HashMap<String, String>);
@@ -158,6 +164,16 @@ impl Settings {
                 });
             }
         };
+        let admin_token = env.get("ADMIN_TOKEN").map(str::to_string);
+        if let Some(t) = &admin_token
+            && t.len() < Settings::MIN_ADMIN_TOKEN
+        {
+            return Err(SettingsError {
+                var: "ADMIN_TOKEN",
+                expected: format!("at least {} characters", Settings::MIN_ADMIN_TOKEN),
+                got: format!("{} characters", t.len()),
+            });
+        }
         let defaults = EngineConfig::default();
         let engine = EngineConfig {
             namespace: env.get("QUEUE_NAMESPACE").unwrap_or("aisha").to_string(),
@@ -191,6 +207,7 @@ impl Settings {
             redis_url,
             http_bind,
             log_format,
+            admin_token,
             engine,
         })
     }
@@ -285,6 +302,7 @@ mod tests {
                 "SHUTDOWN_GRACE_SECS",
             ),
             (vars(&[("QUEUE_BACKEND", "postgres")]), "QUEUE_BACKEND"),
+            (vars(&[("ADMIN_TOKEN", "short")]), "ADMIN_TOKEN"),
         ];
         for (v, var) in cases {
             let err = Settings::from_map(&v).unwrap_err();

@@ -1,6 +1,7 @@
 //! The HTTP face of every process: `/health`, `/ready`, `/metrics` (and, with later roles,
 //! the webhook and admin APIs), served by salvo.
 
+mod admin;
 mod probes;
 
 use std::net::SocketAddr;
@@ -18,6 +19,8 @@ use crate::metrics::Metrics;
 pub struct AppState {
     pub engine: Engine,
     pub metrics: Arc<Metrics>,
+    /// Bearer token of the admin API; `None` turns the API off (every call is 401).
+    pub admin_token: Option<String>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -26,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .push(Router::with_path("health").get(probes::health))
         .push(Router::with_path("ready").get(probes::ready))
         .push(Router::with_path("metrics").get(probes::metrics))
+        .push(admin::router())
 }
 
 /// A running HTTP server.

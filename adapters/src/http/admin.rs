@@ -1,0 +1,148 @@
+//! The admin HTTP API: the engine's operations for operators, behind a bearer token
+//! (`ADMIN_TOKEN`, compared in constant time). The same JSON as `aisha admin … --json`.
+
+use aisha_engine::EngineError;
+use aisha_engine::ops::RunFilter;
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+
+pub fn router() -> Router {
+    Router::with_path("admin")
+        .hoop(require_token)
+        .push(Router::with_path("runs").get(list_runs))
+        .push(Router::with_path("runs/{id}").get(show_run))
+        .push(Router::with_path("runs/{id}/retry").post(retry_run))
+        .push(Router::with_path("runs/{id}/cancel").post(cancel_run))
+        .push(Router::with_path("queues").get(queues))
+        .push(Router::with_path("queues/{queue}/requeue-dead").post(requeue_dead))
+}
+
+fn state(depot: &Depot) -> Option<&AppState> {
+    depot.get_typed::<AppState>().ok()
+}
+
+fn error(res: &mut Response, code: StatusCode, message: &str) {
+    res.status_code(code);
+    res.render(Json(json!({ "error": message })));
+}
+
+fn engine_error(res: &mut Response, e: &EngineError) {
+    let code = match e {
+        EngineError::UnknownRun(_) | EngineError::UnknownWorkflow(_) => StatusCode::NOT_FOUND,
+        EngineError::WrongStatus { .. } => StatusCode::CONFLICT,
+        EngineError::Config(_) | EngineError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    error(res, code, &e.to_string());
+}
+
+/// 401 unless `Authorization: Bearer <ADMIN_TOKEN>`; with no token configured the API is off.
+#[handler]
+async fn require_token(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+    ctrl: &mut FlowCtrl,
+) {
+    let expected = state(depot).and_then(|s| s.admin_token.clone());
+    let given = req
+        .header::<String>("authorization")
+        .and_then(|h| h.strip_prefix("Bearer ").map(str::to_string));
+    let ok = match (expected, given) {
+        (Some(e), Some(g)) => bool::from(e.as_bytes().ct_eq(g.as_bytes())),
+        _ => false,
+    };
+    if !ok {
+        tracing::warn!(path = %req.uri().path(), "admin API: request without a valid token");
+        error(res, StatusCode::UNAUTHORIZED, "unauthorized");
+        ctrl.skip_rest();
+    }
+}
+
+#[handler]
+async fn list_runs(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let Some(s) = state(depot) else { return };
+    let status = match req.query::<String>("status").filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => match v.parse() {
+            Ok(st) => Some(st),
+            Err(expected) => {
+                return error(
+                    res,
+                    StatusCode::BAD_REQUEST,
+                    &format!("status: expected {expected}"),
+                );
+            }
+        },
+    };
+    let filter = RunFilter {
+        status,
+        workflow: req.query::<String>("workflow").filter(|v| !v.is_empty()),
+        subject: req.query::<String>("subject").filter(|v| !v.is_empty()),
+        limit: req.query::<i64>("limit"),
+    };
+    match s.engine.list_runs(&filter).await {
+        Ok(runs) => res.render(Json(runs)),
+        Err(e) => engine_error(res, &e),
+    }
+}
+
+#[handler]
+async fn show_run(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let (Some(s), Some(id)) = (state(depot), req.param::<String>("id")) else {
+        return;
+    };
+    match s.engine.show_run(&id).await {
+        Ok(d) => res.render(Json(d)),
+        Err(e) => engine_error(res, &e),
+    }
+}
+
+#[handler]
+async fn retry_run(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let (Some(s), Some(id)) = (state(depot), req.param::<String>("id")) else {
+        return;
+    };
+    tracing::info!(who = "admin-api", action = "retry", run_id = %id, "admin action");
+    match s.engine.retry_run(&id).await {
+        Ok(r) => res.render(Json(r)),
+        Err(e) => engine_error(res, &e),
+    }
+}
+
+#[handler]
+async fn cancel_run(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let (Some(s), Some(id)) = (state(depot), req.param::<String>("id")) else {
+        return;
+    };
+    tracing::info!(who = "admin-api", action = "cancel", run_id = %id, "admin action");
+    match s.engine.cancel_run(&id).await {
+        Ok(r) => res.render(Json(r)),
+        Err(e) => engine_error(res, &e),
+    }
+}
+
+#[handler]
+async fn queues(depot: &mut Depot, res: &mut Response) {
+    let Some(s) = state(depot) else { return };
+    match s.engine.queue_depths().await {
+        Ok(d) => res.render(Json(d)),
+        Err(e) => engine_error(res, &e),
+    }
+}
+
+#[handler]
+async fn requeue_dead(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let (Some(s), Some(queue)) = (state(depot), req.param::<String>("queue")) else {
+        return;
+    };
+    tracing::info!(who = "admin-api", action = "requeue-dead", %queue, "admin action");
+    match s.engine.requeue_dead(&queue).await {
+        Ok(n) => res.render(Json(json!({ "queue": queue, "requeued": n }))),
+        Err(e) => engine_error(res, &e),
+    }
+}
