@@ -244,7 +244,7 @@ impl Engine {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        crate::worker::run(self.inner.clone(), shutdown).await
+        crate::runtime::run(self.inner.clone(), shutdown).await
     }
 }
 

@@ -20,6 +20,7 @@ pub mod queue;
 pub mod reconciler;
 pub mod retry_policy;
 pub mod runs;
+mod runtime;
 pub mod scheduler;
 #[cfg(feature = "testkit")]
 pub mod testkit;

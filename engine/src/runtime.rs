@@ -1,0 +1,153 @@
+//! The worker runtime: one apalis worker per workflow queue (unique name per process start,
+//! LISTEN/NOTIFY and local wake-ups plus an interval poll), the scheduler and the reconciler,
+//! until shutdown; then in-flight steps get the grace period.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::layers::WorkerBuilderExt;
+use apalis::prelude::{BoxDynError, Data, WorkerBuilder};
+use apalis_core::backend::ext::BackendExt;
+use apalis_core::backend::ext::poll_strategy::Strategy;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::engine::Inner;
+use crate::error::Result;
+use crate::nudge::Nudge;
+use crate::queue::{QueueBackend, StepTask, redis_storage};
+use crate::runs::queue_name;
+use crate::worker::execute;
+
+#[derive(Clone)]
+struct WorkerCtx {
+    engine: Arc<Inner>,
+    workflow: &'static str,
+}
+
+async fn handle(task: StepTask, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
+    execute(&ctx.engine, ctx.workflow, task)
+        .await
+        .map_err(|e| Box::new(e) as BoxDynError)
+}
+
+/// Runs every role of the engine in this process until `shutdown`.
+pub(crate) async fn run<F>(e: Arc<Inner>, shutdown: F) -> Result<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut workers = Vec::new();
+    for (&workflow, _) in e.workflows.iter() {
+        workers.push(tokio::spawn(run_queue_worker(
+            e.clone(),
+            workflow,
+            stop_rx.clone(),
+        )));
+    }
+    let background = vec![
+        tokio::spawn(crate::scheduler::run(e.clone(), stop_rx.clone())),
+        tokio::spawn(crate::reconciler::run(e.clone(), stop_rx.clone())),
+    ];
+    shutdown.await;
+    info!(
+        "shutting down: no new tasks, in-flight steps get {:?}",
+        e.config.shutdown_grace
+    );
+    let _ = stop_tx.send(true);
+    let all = futures::future::join_all(workers.into_iter().chain(background));
+    if tokio::time::timeout(e.config.shutdown_grace, all)
+        .await
+        .is_err()
+    {
+        warn!("grace period over: unfinished steps are left to the reconciler");
+    }
+    Ok(())
+}
+
+async fn stop_signal(mut stop: watch::Receiver<bool>) -> Result<(), std::io::Error> {
+    let _ = stop.wait_for(|s| *s).await;
+    Ok(())
+}
+
+async fn run_queue_worker(e: Arc<Inner>, workflow: &'static str, stop: watch::Receiver<bool>) {
+    let queue = queue_name(&e.config.namespace, workflow);
+    let name = format!("{queue}-{}", e.instance);
+    let conc = e.config.concurrency.max(1);
+    let tick = e.config.tick.max(Duration::from_millis(50));
+    let ctx = WorkerCtx {
+        engine: e.clone(),
+        workflow,
+    };
+    let res = match &e.queue {
+        QueueBackend::Postgres { pool, .. } => {
+            // No lock events: our claim already records who runs the step, and the orphan
+            // re-enqueue covers Queued as well as Running tasks.
+            let cfg = apalis_postgres::Config::default()
+                .queue(&queue)
+                .lock_tasks(false)
+                .batch_size(conc)
+                .heartbeat_interval(Duration::from_secs(5))
+                .missed_heartbeats(6);
+            let storage = apalis_postgres::PostgresStorage::<StepTask>::new(pool).with_config(cfg);
+            let mut strategy = Strategy::new().stream(Nudge::new(apalis_postgres::Pubsub::new(
+                pool.clone(),
+                queue.clone(),
+            )));
+            if let Some(rx) = e.queue.local_waker(&queue) {
+                strategy = strategy.stream(Nudge::new(rx));
+            }
+            let strategy = strategy.interval(Duration::from_secs(1));
+            WorkerBuilder::new(name)
+                .backend(storage.poll_with_strategy(strategy))
+                .data(ctx)
+                .concurrency(conc)
+                .build(handle)
+                .run_until(stop_signal(stop))
+                .await
+        }
+        QueueBackend::Sqlite { pool, .. } => {
+            let cfg = apalis_sqlite::Config::default()
+                .queue(&queue)
+                .batch_size(conc)
+                .heartbeat_interval(Duration::from_secs(5))
+                .missed_heartbeats(6);
+            let storage = apalis_sqlite::SqliteStorage::<StepTask>::new(pool).with_config(cfg);
+            let mut strategy = Strategy::new();
+            if let Some(rx) = e.queue.local_waker(&queue) {
+                strategy = strategy.stream(Nudge::new(rx));
+            }
+            let strategy = strategy.interval(tick);
+            WorkerBuilder::new(name)
+                .backend(storage.poll_with_strategy(strategy))
+                .data(ctx)
+                .concurrency(conc)
+                .build(handle)
+                .run_until(stop_signal(stop))
+                .await
+        }
+        QueueBackend::Redis { conn, .. } => {
+            let cfg = apalis_redis::Config::default()
+                .queue(&queue)
+                .batch_size(conc)
+                .heartbeat_interval(Duration::from_secs(5))
+                .missed_heartbeats(6);
+            let storage = redis_storage(conn.clone(), &queue).with_config(cfg);
+            let mut strategy = Strategy::new();
+            if let Some(rx) = e.queue.local_waker(&queue) {
+                strategy = strategy.stream(Nudge::new(rx));
+            }
+            let strategy = strategy.interval(tick);
+            WorkerBuilder::new(name)
+                .backend(storage.poll_with_strategy(strategy))
+                .data(ctx)
+                .concurrency(conc)
+                .build(handle)
+                .run_until(stop_signal(stop))
+                .await
+        }
+    };
+    if let Err(err) = res {
+        warn!(%queue, error = %err, "queue worker stopped with an error");
+    }
+}
