@@ -70,6 +70,39 @@ async fn stop_signal(mut stop: watch::Receiver<bool>) -> Result<(), std::io::Err
     Ok(())
 }
 
+/// Heartbeat every 5 s; a worker silent for 6 beats is dead and its tasks go back.
+macro_rules! apalis_config {
+    ($config:ty, $queue:expr, $batch:expr) => {
+        <$config>::default()
+            .queue($queue)
+            .batch_size($batch)
+            .heartbeat_interval(Duration::from_secs(5))
+            .missed_heartbeats(6)
+    };
+}
+
+/// Runs one apalis worker over `$storage`, woken by `$strategy`, until `$stop`.
+macro_rules! run_apalis_worker {
+    ($name:expr, $storage:expr, $strategy:expr, $ctx:expr, $conc:expr, $stop:expr) => {
+        WorkerBuilder::new($name)
+            .backend($storage.poll_with_strategy($strategy))
+            .data($ctx)
+            .concurrency($conc)
+            .build(handle)
+            .run_until(stop_signal($stop))
+            .await
+    };
+}
+
+/// Wake-ups from this process's own commits, then an interval poll for everything else.
+fn wake_ups(e: &Inner, queue: &str, first: Strategy, interval: Duration) -> Strategy {
+    let mut s = first;
+    if let Some(rx) = e.queue.local_waker(queue) {
+        s = s.stream(Nudge::new(rx));
+    }
+    s.interval(interval)
+}
+
 async fn run_queue_worker(e: Arc<Inner>, workflow: &'static str, stop: watch::Receiver<bool>) {
     let queue = queue_name(&e.config.namespace, workflow);
     let name = format!("{queue}-{}", e.instance);
@@ -83,68 +116,28 @@ async fn run_queue_worker(e: Arc<Inner>, workflow: &'static str, stop: watch::Re
         QueueBackend::Postgres { pool, .. } => {
             // No lock events: our claim already records who runs the step, and the orphan
             // re-enqueue covers Queued as well as Running tasks.
-            let cfg = apalis_postgres::Config::default()
-                .queue(&queue)
-                .lock_tasks(false)
-                .batch_size(conc)
-                .heartbeat_interval(Duration::from_secs(5))
-                .missed_heartbeats(6);
+            let cfg = apalis_config!(apalis_postgres::Config, &queue, conc).lock_tasks(false);
             let storage = apalis_postgres::PostgresStorage::<StepTask>::new(pool).with_config(cfg);
-            let mut strategy = Strategy::new().stream(Nudge::new(apalis_postgres::Pubsub::new(
-                pool.clone(),
-                queue.clone(),
-            )));
-            if let Some(rx) = e.queue.local_waker(&queue) {
-                strategy = strategy.stream(Nudge::new(rx));
-            }
-            let strategy = strategy.interval(Duration::from_secs(1));
-            WorkerBuilder::new(name)
-                .backend(storage.poll_with_strategy(strategy))
-                .data(ctx)
-                .concurrency(conc)
-                .build(handle)
-                .run_until(stop_signal(stop))
-                .await
+            let listen = apalis_postgres::Pubsub::new(pool.clone(), queue.clone());
+            let strategy = wake_ups(
+                &e,
+                &queue,
+                Strategy::new().stream(Nudge::new(listen)),
+                Duration::from_secs(1),
+            );
+            run_apalis_worker!(name, storage, strategy, ctx, conc, stop)
         }
         QueueBackend::Sqlite { pool, .. } => {
-            let cfg = apalis_sqlite::Config::default()
-                .queue(&queue)
-                .batch_size(conc)
-                .heartbeat_interval(Duration::from_secs(5))
-                .missed_heartbeats(6);
+            let cfg = apalis_config!(apalis_sqlite::Config, &queue, conc);
             let storage = apalis_sqlite::SqliteStorage::<StepTask>::new(pool).with_config(cfg);
-            let mut strategy = Strategy::new();
-            if let Some(rx) = e.queue.local_waker(&queue) {
-                strategy = strategy.stream(Nudge::new(rx));
-            }
-            let strategy = strategy.interval(tick);
-            WorkerBuilder::new(name)
-                .backend(storage.poll_with_strategy(strategy))
-                .data(ctx)
-                .concurrency(conc)
-                .build(handle)
-                .run_until(stop_signal(stop))
-                .await
+            let strategy = wake_ups(&e, &queue, Strategy::new(), tick);
+            run_apalis_worker!(name, storage, strategy, ctx, conc, stop)
         }
         QueueBackend::Redis { conn, .. } => {
-            let cfg = apalis_redis::Config::default()
-                .queue(&queue)
-                .batch_size(conc)
-                .heartbeat_interval(Duration::from_secs(5))
-                .missed_heartbeats(6);
+            let cfg = apalis_config!(apalis_redis::Config, &queue, conc);
             let storage = redis_storage(conn.clone(), &queue).with_config(cfg);
-            let mut strategy = Strategy::new();
-            if let Some(rx) = e.queue.local_waker(&queue) {
-                strategy = strategy.stream(Nudge::new(rx));
-            }
-            let strategy = strategy.interval(tick);
-            WorkerBuilder::new(name)
-                .backend(storage.poll_with_strategy(strategy))
-                .data(ctx)
-                .concurrency(conc)
-                .build(handle)
-                .run_until(stop_signal(stop))
-                .await
+            let strategy = wake_ups(&e, &queue, Strategy::new(), tick);
+            run_apalis_worker!(name, storage, strategy, ctx, conc, stop)
         }
     };
     if let Err(err) = res {
