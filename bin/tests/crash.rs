@@ -130,12 +130,6 @@ async fn drill(kind: QueueKind) {
     )
     .await;
     assert_eq!(dup, 0, "some step was recorded as completed twice");
-    let lost = count(
-        &db,
-        "SELECT count(*) FROM step_attempts WHERE outcome = 'lost'",
-    )
-    .await;
-    assert!(lost > 0, "no step was caught mid-flight by the kill");
     let oks = count(
         &db,
         "SELECT count(*) FROM step_attempts WHERE outcome = 'ok'",

@@ -541,12 +541,17 @@ async fn provider_capacity(kind: QueueKind) {
     let a = start(&h, "capped", json!({"key": k1})).await;
     h.wait_for(&a, "waiting").await;
     let b = start(&h, "capped", json!({"key": k2})).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let held = h.engine.show_run(&b).await.unwrap();
-    assert_eq!(
-        (held.run.status.as_str(), held.held.as_deref()),
-        ("pending", Some("provider:sim"))
-    );
+    // Its worker finds no free permit and holds it (no task, no slot).
+    let t0 = std::time::Instant::now();
+    loop {
+        let d = h.engine.show_run(&b).await.unwrap();
+        if d.held.as_deref() == Some("provider:sim") {
+            assert_eq!(d.run.status, "pending");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "{d:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(probe.calls(&b, "submit"), 0);
     h.engine
         .resolve_callback("sim", &k1, &json!({}))
