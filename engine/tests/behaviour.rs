@@ -434,6 +434,30 @@ async fn reconciler_recovers_lost_task(kind: QueueKind) {
     h.finish().await;
 }
 
+async fn reconciler_recovers_dead_workers_step(kind: QueueKind) {
+    let probe = Arc::new(Probe::default());
+    let p = probe.clone();
+    let mut h = Harness::start(kind, test_config(), false, move |b| b.register(flaky(p))).await;
+    let id = start(&h, "flaky", json!({})).await;
+    // As if a worker claimed the step and died: running, with a lease long gone.
+    let sql = "UPDATE workflow_runs SET status = 'running', lease_id = 'dead-worker', lease_until = 1 WHERE id = $1";
+    match h.engine.db() {
+        aisha_engine::Db::Postgres(p) => sqlx::query(sql).bind(&id).execute(p).await.map(|_| ()),
+        aisha_engine::Db::Sqlite(p) => sqlx::query(sql).bind(&id).execute(p).await.map(|_| ()),
+    }
+    .unwrap();
+    h.run();
+    let d = h.wait_for(&id, "succeeded").await;
+    assert_eq!(outline(&d), ["start:lost", "start:ok", "a:ok", "b:ok"]);
+    assert_eq!(d.timeline[0].worker.as_deref(), Some("dead-worker"));
+    assert_eq!(
+        probe.calls(&id, "start"),
+        1,
+        "the queued task of the lost claim was dropped"
+    );
+    h.finish().await;
+}
+
 async fn retention_prunes_finished_tasks(kind: QueueKind) {
     let probe = Arc::new(Probe::default());
     let p = probe.clone();
@@ -715,6 +739,7 @@ suite!(
     retry_from_failed_step,
     cancel_compensates,
     reconciler_recovers_lost_task,
+    reconciler_recovers_dead_workers_step,
     retention_prunes_finished_tasks,
     subject_limits,
     provider_capacity,
