@@ -14,6 +14,7 @@ use aisha_engine::workflow::{
 };
 use aisha_engine::{EngineError, LimitMode, QueueKind, ResolveOutcome, RetryPolicy};
 use common::{Harness, outline, test_config};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -686,18 +687,20 @@ async fn redis_many_due_tasks() {
     let mut cfg = test_config();
     cfg.concurrency = 64;
     let mut h = Harness::start(QueueKind::Redis, cfg, false, move |b| b.register(wf)).await;
-    let mut starts = Vec::new();
-    for _ in 0..9000 {
-        let e = h.engine.clone();
-        starts.push(tokio::spawn(async move {
-            e.start("single", json!({}), StartOptions::default())
-                .await
-                .unwrap()
-        }));
-    }
-    for s in starts {
-        s.await.unwrap();
-    }
+    // 16 starts at a time: the test's pool has 10 connections.
+    let engine = h.engine.clone();
+    futures::stream::iter(0..9000)
+        .map(|_| {
+            let e = engine.clone();
+            async move {
+                e.start("single", json!({}), StartOptions::default())
+                    .await
+                    .unwrap()
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
     h.run();
     let t0 = std::time::Instant::now();
     loop {
