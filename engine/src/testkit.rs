@@ -76,3 +76,10 @@ impl TestDb {
 pub fn namespace() -> String {
     format!("t{}", ulid::Ulid::generate().to_string().to_lowercase())
 }
+
+/// Runs one statement with one text parameter on either database (tests that tamper with
+/// state to simulate a crash or a lost task).
+pub async fn execute(db: &crate::Db, sql: &'static str, param: &str) {
+    crate::on_db!(db, p => sqlx::query(sql).bind(param).execute(p).await.map(|_| ()))
+        .expect("execute");
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aisha_engine::engine::StartOptions;
 use aisha_engine::noop3;
+use aisha_engine::testkit::execute;
 use aisha_engine::workflow::{
     FailureCtx, Next, PollCtx, PollOutcome, StepCtx, StepError, StepResult, Wait, Workflow,
 };
@@ -421,12 +422,12 @@ async fn reconciler_recovers_lost_task(kind: QueueKind) {
     let mut h = Harness::start(kind, test_config(), false, move |b| b.register(flaky(p))).await;
     let id = start(&h, "flaky", json!({})).await;
     // Lose the task: the run moves to a new dispatch generation that no task carries.
-    let sql = "UPDATE workflow_runs SET seq = seq + 1 WHERE id = $1";
-    match h.engine.db() {
-        aisha_engine::Db::Postgres(p) => sqlx::query(sql).bind(&id).execute(p).await.map(|_| ()),
-        aisha_engine::Db::Sqlite(p) => sqlx::query(sql).bind(&id).execute(p).await.map(|_| ()),
-    }
-    .unwrap();
+    execute(
+        h.engine.db(),
+        "UPDATE workflow_runs SET seq = seq + 1 WHERE id = $1",
+        &id,
+    )
+    .await;
     h.run();
     // The stale task is dropped; after `stale_after` the reconciler queues a new one.
     let d = h.wait_for(&id, "succeeded").await;
@@ -441,12 +442,7 @@ async fn reconciler_recovers_dead_workers_step(kind: QueueKind) {
     let mut h = Harness::start(kind, test_config(), false, move |b| b.register(flaky(p))).await;
     let id = start(&h, "flaky", json!({})).await;
     // As if a worker claimed the step and died: running, with a lease long gone.
-    let sql = "UPDATE workflow_runs SET status = 'running', lease_id = 'dead-worker', lease_until = 1 WHERE id = $1";
-    match h.engine.db() {
-        aisha_engine::Db::Postgres(p) => sqlx::query(sql).bind(&id).execute(p).await.map(|_| ()),
-        aisha_engine::Db::Sqlite(p) => sqlx::query(sql).bind(&id).execute(p).await.map(|_| ()),
-    }
-    .unwrap();
+    execute(h.engine.db(), "UPDATE workflow_runs SET status = 'running', lease_id = 'dead-worker', lease_until = 1 WHERE id = $1", &id).await;
     h.run();
     let d = h.wait_for(&id, "succeeded").await;
     assert_eq!(outline(&d), ["start:lost", "start:ok", "a:ok", "b:ok"]);
