@@ -24,8 +24,6 @@ pub enum EngineError {
     },
     #[error("invalid input for workflow `{workflow}`: {message}")]
     InvalidInput { workflow: String, message: String },
-    #[error("state of run {run} does not decode: {message}")]
-    CorruptState { run: String, message: String },
     #[error(
         "{workflow}: subject {subject} already has {active} active run(s), the limit is {limit}"
     )]

@@ -308,9 +308,4 @@ impl Engine {
         .fetch_all(p)
         .await)?)
     }
-
-    /// One reconciler pass now (operators and tests; the worker runs it on a timer).
-    pub async fn reconcile(&self) -> Result<crate::reconciler::Repairs> {
-        crate::reconciler::reconcile_once(&self.inner).await
-    }
 }

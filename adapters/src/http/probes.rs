@@ -22,12 +22,7 @@ pub async fn ready(depot: &mut Depot, res: &mut Response) {
         return;
     };
     let db = s.engine.db().ping().await.map_err(|e| e.to_string());
-    let queue = s
-        .engine
-        .queue_depths()
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string());
+    let queue = s.engine.queue().ping().await.map_err(|e| e.to_string());
     let ok = db.is_ok() && queue.is_ok();
     if !ok {
         res.status_code(StatusCode::SERVICE_UNAVAILABLE);

@@ -28,9 +28,9 @@ impl QueueBackend {
             queue: queue.to_string(),
             ..QueueDepth::default()
         };
-        match self {
+        let rows: Vec<(String, i64, f64)> = match self {
             QueueBackend::Postgres { pool, .. } => {
-                let rows: Vec<(String, i64, f64)> = sqlx::query_as(
+                sqlx::query_as(
                     "SELECT CASE WHEN status IN ('Pending','Queued') THEN 'pending' \
                                  WHEN status = 'Running' THEN 'running' \
                                  WHEN status = 'Done' THEN 'done' \
@@ -42,13 +42,10 @@ impl QueueBackend {
                 )
                 .bind(queue)
                 .fetch_all(pool)
-                .await?;
-                for (s, n, age) in rows {
-                    fill(&mut d, &s, n, age);
-                }
+                .await?
             }
             QueueBackend::Sqlite { pool, .. } => {
-                let rows: Vec<(String, i64, f64)> = sqlx::query_as(
+                sqlx::query_as(
                     "SELECT CASE WHEN status IN ('Pending','Queued') THEN 'pending' \
                                  WHEN status = 'Running' THEN 'running' \
                                  WHEN status = 'Done' THEN 'done' \
@@ -60,10 +57,7 @@ impl QueueBackend {
                 )
                 .bind(queue)
                 .fetch_all(pool)
-                .await?;
-                for (s, n, age) in rows {
-                    fill(&mut d, &s, n, age);
-                }
+                .await?
             }
             QueueBackend::Redis { conn, .. } => {
                 let mut c = conn.clone();
@@ -100,9 +94,32 @@ impl QueueBackend {
                 d.dead = dead;
                 d.failed = failed;
                 d.done = done;
+                return Ok(d);
             }
+        };
+        for (s, n, age) in rows {
+            fill(&mut d, &s, n, age);
         }
         Ok(d)
+    }
+
+    /// Whether the queue answers (readiness): one round trip, no counting.
+    pub async fn ping(&self) -> Result<()> {
+        match self {
+            QueueBackend::Postgres { pool, .. } => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+            QueueBackend::Sqlite { pool, .. } => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+            QueueBackend::Redis { conn, .. } => {
+                redis::cmd("PING")
+                    .query_async::<String>(&mut conn.clone())
+                    .await
+                    .map_err(|e| EngineError::queue("redis", e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Puts dead tasks of `queue` (killed, or failed with no attempts left) back to pending.
