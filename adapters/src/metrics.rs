@@ -21,6 +21,8 @@ pub struct Metrics {
     queue_tasks: IntGaugeVec,
     oldest_pending: GaugeVec,
     callbacks_waiting: IntGaugeVec,
+    fal_requests: IntCounterVec,
+    fal_duration: HistogramVec,
 }
 
 /// Version and commit of this build, baked in by the build (`AISHA_COMMIT`).
@@ -97,6 +99,21 @@ impl Metrics {
             ),
             &["provider"],
         )?;
+        let fal_requests = IntCounterVec::new(
+            Opts::new(
+                "aisha_fal_requests_total",
+                "Calls to FAL's queue API by app, operation and answer (HTTP status, transport, decode, ok)",
+            ),
+            &["app", "op", "status"],
+        )?;
+        let fal_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "aisha_fal_request_duration_seconds",
+                "Duration of calls to FAL's queue API",
+            )
+            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["app", "op"],
+        )?;
         let build = IntGaugeVec::new(
             Opts::new(
                 "aisha_build_info",
@@ -116,6 +133,8 @@ impl Metrics {
             Box::new(queue_tasks.clone()),
             Box::new(oldest_pending.clone()),
             Box::new(callbacks_waiting.clone()),
+            Box::new(fal_requests.clone()),
+            Box::new(fal_duration.clone()),
             Box::new(build),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
@@ -132,6 +151,8 @@ impl Metrics {
             queue_tasks,
             oldest_pending,
             callbacks_waiting,
+            fal_requests,
+            fal_duration,
         })
     }
 
@@ -140,6 +161,15 @@ impl Metrics {
     }
 
     /// Counts a callback outcome decided outside the engine (bad_signature, bad_token, …).
+    pub fn fal_request(&self, app: &str, op: &str, status: &str, took: Duration) {
+        self.fal_requests
+            .with_label_values(&[app, op, status])
+            .inc();
+        self.fal_duration
+            .with_label_values(&[app, op])
+            .observe(took.as_secs_f64());
+    }
+
     pub fn callback_outcome(&self, provider: &str, outcome: &str) {
         self.callbacks_received
             .with_label_values(&[provider, outcome])

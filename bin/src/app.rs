@@ -11,6 +11,7 @@ use crate::settings::Settings;
 pub struct App {
     pub engine: Engine,
     pub metrics: Arc<Metrics>,
+    pub fal: crate::fal::Fal,
 }
 
 pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
@@ -30,16 +31,27 @@ pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-pub async fn open(settings: &Settings, role: &str) -> anyhow::Result<App> {
+/// `submits`: this process runs workflow steps (see [`crate::fal::open`]).
+pub async fn open(settings: &Settings, role: &str, submits: bool) -> anyhow::Result<App> {
     let db = open_db(settings).await?;
     let queue = QueueBackend::open(settings.queue_backend, &db, settings.redis_url.as_deref())
         .await
         .context("opening the queue (QUEUE_BACKEND)")?;
     let metrics = Arc::new(Metrics::new(role).context("registering metrics")?);
-    let engine = crate::registry::register(Engine::builder(db, queue, settings.engine.clone()))
-        .observer(metrics.clone())
-        .build()
-        .await
-        .context("starting the engine")?;
-    Ok(App { engine, metrics })
+    let fal = crate::fal::open(settings, &db, metrics.clone(), submits).await?;
+    let deps = crate::registry::Deps {
+        fal: fal.jobs.clone(),
+        apps: settings.fal.apps.clone(),
+    };
+    let engine =
+        crate::registry::register(Engine::builder(db, queue, settings.engine.clone()), deps)
+            .observer(metrics.clone())
+            .build()
+            .await
+            .context("starting the engine")?;
+    Ok(App {
+        engine,
+        metrics,
+        fal,
+    })
 }

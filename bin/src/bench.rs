@@ -103,7 +103,7 @@ pub async fn run(args: EngineBench) -> anyhow::Result<()> {
     }
     db.close().await;
     if kind != QueueKind::Sqlite {
-        drop_bench_db(&args.postgres).await;
+        drop_pg(&args.postgres, "aisha_bench").await;
     }
     report(kind, &args, &url, &f);
     Ok(())
@@ -122,25 +122,12 @@ async fn bench_db(
             Ok((db, url, Some(dir)))
         }
         QueueKind::Postgres | QueueKind::Redis => {
-            let admin = sqlx::PgPool::connect(&args.postgres)
-                .await
-                .with_context(|| {
-                    format!(
-                        "--postgres: cannot connect to {}",
-                        aisha_engine::db::redact_url(&args.postgres)
-                    )
-                })?;
-            sqlx::raw_sql("DROP DATABASE IF EXISTS aisha_bench WITH (FORCE)")
-                .execute(&admin)
-                .await?;
-            sqlx::raw_sql("CREATE DATABASE aisha_bench")
-                .execute(&admin)
-                .await?;
-            admin.close().await;
-            let base = &args.postgres[..args.postgres.rfind('/').unwrap_or(args.postgres.len())];
-            let url = format!("{base}/aisha_bench");
-            let db = Db::connect(&url, (args.concurrency as u32 + 8).min(100)).await?;
-            db.migrate().await?;
+            let (db, url) = fresh_pg(
+                &args.postgres,
+                "aisha_bench",
+                (args.concurrency as u32 + 8).min(100),
+            )
+            .await?;
             if std::env::var("AISHA_BENCH_PGSS").is_ok() {
                 on_db!(&db, p => sqlx::raw_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()").execute(p).await.map(|_| ()))?;
             }
@@ -149,11 +136,41 @@ async fn bench_db(
     }
 }
 
-async fn drop_bench_db(admin_url: &str) {
+/// A new, migrated database `name` on the Postgres server of `admin_url` (dropped first).
+pub(crate) async fn fresh_pg(
+    admin_url: &str,
+    name: &'static str,
+    max_connections: u32,
+) -> anyhow::Result<(Db, String)> {
+    let admin = sqlx::PgPool::connect(admin_url).await.with_context(|| {
+        format!(
+            "--postgres: cannot connect to {}",
+            aisha_engine::db::redact_url(admin_url)
+        )
+    })?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await?;
+    admin.close().await;
+    let base = &admin_url[..admin_url.rfind('/').unwrap_or(admin_url.len())];
+    let url = format!("{base}/{name}");
+    let db = Db::connect(&url, max_connections).await?;
+    db.migrate().await?;
+    Ok((db, url))
+}
+
+pub(crate) async fn drop_pg(admin_url: &str, name: &'static str) {
     if let Ok(admin) = sqlx::PgPool::connect(admin_url).await {
-        let _ = sqlx::raw_sql("DROP DATABASE IF EXISTS aisha_bench WITH (FORCE)")
-            .execute(&admin)
-            .await;
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await;
         admin.close().await;
     }
 }
@@ -330,7 +347,7 @@ async fn measure(
     })
 }
 
-fn pct(sorted: &[i64], p: f64) -> f64 {
+pub(crate) fn pct(sorted: &[i64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -372,7 +389,7 @@ fn report(kind: QueueKind, args: &EngineBench, url: &str, f: &Figures) {
 }
 
 /// User + system CPU of this process, from /proc/self/stat (clock ticks of 10 ms).
-fn process_cpu_ms() -> f64 {
+pub(crate) fn process_cpu_ms() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return 0.0;
     };

@@ -21,6 +21,14 @@ pub enum Command {
     },
     /// Run the workflow worker (steps, scheduler, reconciler) plus /health, /ready, /metrics.
     Worker,
+    /// Run the FAL webhook API (plus /health, /ready, /metrics): stateless, run replicas.
+    Webhook {
+        /// Where to listen (default HTTP_BIND).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Run a local FAL (queue API, signed webhooks, JWKS, files) for development and tests.
+    SimFal(crate::sim::SimFalArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Operator commands.
@@ -127,4 +135,6 @@ pub enum QueuesCommand {
 pub enum BenchCommand {
     /// Throughput and latency of the engine running noop3.
     Engine(crate::bench::EngineBench),
+    /// Signed FAL callbacks per second through the webhook API, and their latency.
+    Webhook(crate::bench_webhook::WebhookBench),
 }

@@ -3,10 +3,13 @@
 mod admin;
 mod app;
 mod bench;
+mod bench_webhook;
 mod cli;
+mod fal;
 mod registry;
 mod serve;
 mod settings;
+mod sim;
 mod telemetry;
 
 use clap::Parser;
@@ -17,6 +20,8 @@ use crate::settings::Settings;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // reqwest and sqlx both bring rustls; one crypto provider for the whole process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -38,6 +43,14 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { roles } => serve::run(&settings, &roles, "serve").await,
         Command::Worker => serve::run(&settings, &[Role::Worker, Role::Http], "worker").await,
+        Command::Webhook { bind } => {
+            let mut settings = settings;
+            if let Some(b) = bind {
+                settings.http_bind = b;
+            }
+            serve::run(&settings, &[Role::Http], "webhook").await
+        }
+        Command::SimFal(args) => sim::run(args).await,
         Command::Migrate => {
             let db = app::open_db(&settings).await?;
             aisha_engine::QueueBackend::open(
@@ -50,11 +63,12 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin { command } => {
-            let app = app::open(&settings, "admin").await?;
+            let app = app::open(&settings, "admin", false).await?;
             admin::run(&app.engine, command).await
         }
         Command::Bench { command } => match command {
             BenchCommand::Engine(args) => bench::run(args).await,
+            BenchCommand::Webhook(args) => bench_webhook::run(args).await,
         },
     }
 }

@@ -1,7 +1,21 @@
 //! Every workflow this binary runs.
 
+use aisha_adapters::fal::apps::FalApps;
+use aisha_adapters::fal::jobs::FalJobs;
+use aisha_adapters::fal::probe::{self, ProbeDeps};
 use aisha_engine::engine::EngineBuilder;
 
-pub fn register(b: EngineBuilder) -> EngineBuilder {
+/// What the workflows are given.
+pub struct Deps {
+    pub fal: FalJobs,
+    pub apps: FalApps,
+}
+
+pub fn register(b: EngineBuilder, deps: Deps) -> EngineBuilder {
     b.register(aisha_engine::noop3::workflow())
+        .register(probe::workflow(ProbeDeps {
+            jobs: deps.fal,
+            generator: deps.apps.generator,
+            http: reqwest::Client::new(),
+        }))
 }

@@ -8,12 +8,20 @@ use crate::cli::Role;
 use crate::settings::Settings;
 
 pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow::Result<()> {
-    let app = app::open(settings, role_name).await?;
+    let app = app::open(settings, role_name, roles.contains(&Role::Worker)).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut handover = None;
     let http = if roles.contains(&Role::Http) {
+        let (webhook, task) = app
+            .fal
+            .webhook(&app.engine, app.metrics.clone(), stopped.clone())
+            .await?;
+        handover = Some(task);
         let state = AppState {
             engine: app.engine.clone(),
             metrics: app.metrics.clone(),
             admin_token: settings.admin_token.clone(),
+            webhook: Some(webhook),
         };
         Some(
             HttpServer::start(&settings.http_bind, router(state))
@@ -27,6 +35,7 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
         roles = ?roles,
         database = %aisha_engine::db::redact_url(&settings.database_url),
         queue = settings.queue_backend.as_str(),
+        fal = if app.fal.sim.is_some() { "simulator" } else { "configured" },
         "aisha started"
     );
     if roles.contains(&Role::Worker) {
@@ -36,6 +45,13 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
     }
     if let Some(h) = http {
         h.stop().await;
+    }
+    let _ = stop.send(true);
+    if let Some(t) = handover {
+        let _ = t.await;
+    }
+    if let Some(sim) = app.fal.sim {
+        sim.stop().await;
     }
     app.engine.db().close().await;
     tracing::info!("aisha stopped");

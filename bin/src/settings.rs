@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use aisha_engine::{EngineConfig, QueueKind};
 
+pub mod fal;
+
+pub use fal::FalSettings;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{var}: expected {expected}, got `{got}`")]
 pub struct SettingsError {
@@ -33,6 +37,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub admin_token: Option<String>,
     pub engine: EngineConfig,
+    pub fal: FalSettings,
 }
 
 impl Settings {
@@ -40,7 +45,7 @@ impl Settings {
     pub const MIN_ADMIN_TOKEN: usize = 16;
 }
 
-struct Env<'a>(&'a HashMap<String, String>);
+pub(crate) struct Env<'a>(&'a HashMap<String, String>);
 
 impl Env<'_> {
     fn get(&self, var: &'static str) -> Option<&str> {
@@ -209,11 +214,12 @@ impl Settings {
             log_format,
             admin_token,
             engine,
+            fal: FalSettings::from_env(&env)?,
         })
     }
 }
 
-fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+pub(crate) fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
     var: &'static str,
     v: T,
     lo: T,

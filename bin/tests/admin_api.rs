@@ -175,7 +175,13 @@ async fn admin_api() {
         .json()
         .await
         .unwrap();
-    assert_eq!(q[0]["queue"], "aisha.noop3");
+    let names: Vec<&str> = q
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["queue"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["aisha.fal_probe", "aisha.noop3"]);
     let r: Value = post("/admin/queues/noop3/requeue-dead".into())
         .await
         .unwrap()

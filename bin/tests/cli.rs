@@ -1,61 +1,12 @@
 //! The binary as operators use it: embedded default, admin commands with --json, probes and
 //! metrics over real HTTP, configuration errors.
 
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-struct Dir(std::path::PathBuf);
-
-impl Dir {
-    fn new() -> Dir {
-        let p = std::env::temp_dir().join(format!("aisha-cli-{}", ulid::Ulid::generate()));
-        std::fs::create_dir_all(&p).unwrap();
-        Dir(p)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn aisha(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_aisha"));
-    c.args(args)
-        .current_dir(&dir.0)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
-
-fn json(o: &Output) -> Value {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Dir, Server, aisha, free_port, json};
 
 #[tokio::test]
 async fn embedded_default_runs_and_reports() {
@@ -139,7 +90,13 @@ async fn embedded_default_runs_and_reports() {
     ));
     assert_eq!(list.as_array().unwrap().len(), 1);
     let queues = json(&aisha(&dir, &["admin", "queues", "--json"], &[]));
-    assert_eq!(queues[0]["queue"], "aisha.noop3");
+    let names: Vec<&str> = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["queue"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["aisha.fal_probe", "aisha.noop3"]);
 
     assert_eq!(
         http.get(format!("{base}/health"))

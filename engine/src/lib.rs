@@ -38,4 +38,7 @@ pub use observer::Observer;
 pub use queue::{QueueBackend, QueueKind};
 pub use retry_policy::RetryPolicy;
 pub use runs::RunStatus;
-pub use workflow::{FailureCtx, LimitMode, Next, PollOutcome, StepCtx, StepError, Wait, Workflow};
+pub use workflow::{
+    FailureCtx, LimitMode, Next, PollCtx, PollOutcome, StepCtx, StepError, StepResult, Wait,
+    Workflow,
+};

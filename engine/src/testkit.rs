@@ -1,7 +1,9 @@
 //! Test helpers (feature `testkit`): a fresh database per test — a Postgres database or a
 //! SQLite file — and a queue namespace of its own, so tests run in parallel.
 
-use crate::QueueKind;
+use std::time::Duration;
+
+use crate::{EngineConfig, QueueKind};
 
 pub const ADMIN_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub const REDIS: &str = "redis://127.0.0.1:6379/";
@@ -82,4 +84,20 @@ pub fn namespace() -> String {
 pub async fn execute(db: &crate::Db, sql: &'static str, param: &str) {
     crate::on_db!(db, p => sqlx::query(sql).bind(param).execute(p).await.map(|_| ()))
         .expect("execute");
+}
+
+/// Engine settings for tests: a namespace of its own, and ticks, leases and reconciling fast
+/// enough that recovery happens within a test.
+pub fn fast_config() -> EngineConfig {
+    EngineConfig {
+        namespace: namespace(),
+        concurrency: 8,
+        lease_grace: Duration::from_millis(500),
+        tick: Duration::from_millis(50),
+        reconcile_every: Duration::from_millis(200),
+        stale_after: Duration::from_secs(2),
+        retention: Duration::from_secs(3600),
+        shutdown_grace: Duration::from_secs(5),
+        ..EngineConfig::default()
+    }
 }

@@ -1,8 +1,9 @@
-//! The HTTP face of every process: `/health`, `/ready`, `/metrics` (and, with later roles,
-//! the webhook and admin APIs), served by salvo.
+//! The HTTP face of every process: `/health`, `/ready`, `/metrics`, the FAL webhook routes
+//! and the admin API, served by salvo.
 
 mod admin;
 mod probes;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Bearer token of the admin API; `None` turns the API off (every call is 401).
     pub admin_token: Option<String>,
+    /// The FAL webhook routes; `None` in processes that do not take webhooks.
+    pub webhook: Option<Arc<webhook::WebhookService>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -30,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .push(Router::with_path("ready").get(probes::ready))
         .push(Router::with_path("metrics").get(probes::metrics))
         .push(admin::router())
+        .push(webhook::router())
 }
 
 /// A running HTTP server.
@@ -44,6 +48,15 @@ pub struct HttpServer {
 pub struct BindError {
     addr: String,
     source: std::io::Error,
+}
+
+impl BindError {
+    pub fn new(addr: &str, source: std::io::Error) -> BindError {
+        BindError {
+            addr: addr.to_string(),
+            source,
+        }
+    }
 }
 
 impl HttpServer {

@@ -7,23 +7,13 @@ use std::time::Duration;
 
 use aisha_engine::engine::EngineBuilder;
 use aisha_engine::ops::RunDetail;
-use aisha_engine::testkit::{TestDb, namespace, redis_url};
+use aisha_engine::testkit::{TestDb, redis_url};
 use aisha_engine::{Db, Engine, EngineConfig, QueueBackend, QueueKind};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub fn test_config() -> EngineConfig {
-    EngineConfig {
-        namespace: namespace(),
-        concurrency: 8,
-        lease_grace: Duration::from_millis(500),
-        tick: Duration::from_millis(50),
-        reconcile_every: Duration::from_millis(200),
-        stale_after: Duration::from_secs(2),
-        retention: Duration::from_secs(3600),
-        shutdown_grace: Duration::from_secs(5),
-        ..EngineConfig::default()
-    }
+    aisha_engine::testkit::fast_config()
 }
 
 pub struct Harness {

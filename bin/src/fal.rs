@@ -1,0 +1,121 @@
+//! Wiring FAL from settings: the queue client (the real FAL, or the built-in simulator when no
+//! FAL is configured), the webhook token and the webhook service.
+
+use std::sync::Arc;
+
+use aisha_adapters::fal::client::{FalClient, FalKey, HttpRetry};
+use aisha_adapters::fal::inbox::Handover;
+use aisha_adapters::fal::jobs::FalJobs;
+use aisha_adapters::fal::jwks::JwksCache;
+use aisha_adapters::fal::sim::{SimConfig, SimFal};
+use aisha_adapters::fal::submissions::Submissions;
+use aisha_adapters::fal::token::{WebhookToken, stored_secret};
+use aisha_adapters::http::webhook::WebhookService;
+use aisha_adapters::metrics::Metrics;
+use aisha_engine::{Db, Engine};
+use anyhow::Context;
+
+use crate::settings::Settings;
+use crate::settings::fal::{DEFAULT_JWKS_URL, DEFAULT_QUEUE_URL};
+
+pub struct Fal {
+    pub jobs: FalJobs,
+    pub token: WebhookToken,
+    pub jwks_url: String,
+    /// The built-in simulator, when no FAL is configured.
+    pub sim: Option<SimFal>,
+}
+
+/// Where FAL reaches us: `PUBLIC_URL`, or this process's own HTTP address.
+pub fn public_url(settings: &Settings) -> String {
+    settings.fal.public_url.clone().unwrap_or_else(|| {
+        format!(
+            "http://{}",
+            settings.http_bind.replace("0.0.0.0", "127.0.0.1")
+        )
+    })
+}
+
+/// `submits`: this process runs workflow steps (and so, with no FAL configured, needs the
+/// simulator).
+pub async fn open(
+    settings: &Settings,
+    db: &Db,
+    metrics: Arc<Metrics>,
+    submits: bool,
+) -> anyhow::Result<Fal> {
+    let f = &settings.fal;
+    let (sim, queue_url, jwks_url, key) = if f.simulated() && submits {
+        let sim = SimFal::start(SimConfig {
+            delay: f.sim_delay,
+            ..SimConfig::default()
+        })
+        .await
+        .context("starting the built-in FAL simulator")?;
+        tracing::info!(url = %sim.base_url, "no FAL_KEY: using the built-in FAL simulator");
+        let (q, j) = (sim.base_url.clone(), sim.jwks_url.clone());
+        (
+            Some(sim),
+            q,
+            f.jwks_url.clone().unwrap_or(j),
+            "simulated".to_string(),
+        )
+    } else {
+        (
+            None,
+            f.queue_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_QUEUE_URL.into()),
+            f.jwks_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_JWKS_URL.into()),
+            f.key.clone().unwrap_or_default(),
+        )
+    };
+    let client = FalClient::new(&queue_url, FalKey::new(key), f.timeout)
+        .context("FAL client")?
+        .with_retry(HttpRetry {
+            attempts: f.retries,
+            ..HttpRetry::default()
+        })
+        .with_metrics(metrics);
+    let secret = match &f.webhook_secret {
+        Some(s) => s.clone(),
+        None => stored_secret(db)
+            .await
+            .context("reading the stored webhook secret")?,
+    };
+    let token = WebhookToken::new(secret).context("WEBHOOK_SECRET")?;
+    let jobs = FalJobs::new(
+        client,
+        Submissions::new(db.clone()),
+        token.clone(),
+        &public_url(settings),
+    );
+    Ok(Fal {
+        jobs,
+        token,
+        jwks_url,
+        sim,
+    })
+}
+
+impl Fal {
+    /// The webhook routes' service; its hand-over runs until `shutdown` fires.
+    pub async fn webhook(
+        &self,
+        engine: &Engine,
+        metrics: Arc<Metrics>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<(Arc<WebhookService>, tokio::task::JoinHandle<()>)> {
+        let (handover, task) = Handover::start(engine.clone(), metrics, shutdown)
+            .await
+            .context("starting the callback inbox")?;
+        let svc = WebhookService {
+            jwks: JwksCache::new(&self.jwks_url),
+            token: self.token.clone(),
+            handover,
+        };
+        Ok((Arc::new(svc), task))
+    }
+}

@@ -1,0 +1,76 @@
+//! What the binary's tests share: a scratch directory, running `aisha` with a clean
+//! environment, and child processes that die with the test.
+
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct Dir(pub std::path::PathBuf);
+
+impl Dir {
+    pub fn new() -> Dir {
+        let p = std::env::temp_dir().join(format!("aisha-cli-{}", ulid::Ulid::generate()));
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn aisha(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_aisha"));
+    c.args(args)
+        .current_dir(&dir.0)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+pub fn json(o: &Output) -> Value {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `aisha admin runs show` until the run has `status`.
+pub async fn wait_for_run(dir: &Dir, id: &str, status: &str, env: &[(&str, &str)]) -> Value {
+    let t0 = Instant::now();
+    loop {
+        let d = json(&aisha(dir, &["admin", "runs", "show", id, "--json"], env));
+        if d["status"] == status {
+            return d;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "run {id} is not {status}: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,163 @@
+//! The FAL path through the binary: the embedded default (in-process simulator, webhook on
+//! localhost), and a split deployment — `aisha sim-fal`, a worker and two stateless
+//! `aisha webhook` replicas as separate processes on one Postgres database.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aisha_engine::QueueKind;
+use aisha_engine::testkit::TestDb;
+use common::{Dir, Server, aisha, free_port, json, wait_for_run};
+
+fn spawn(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_aisha"));
+    c.args(args)
+        .current_dir(&dir.0)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    Server(c.spawn().unwrap())
+}
+
+async fn until_up(url: &str) {
+    let t0 = Instant::now();
+    while reqwest::get(url)
+        .await
+        .map(|r| r.status().is_success())
+        .ok()
+        != Some(true)
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{url} never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Starts `fal_probe`, waits for it to succeed with a 768×1024 image, and checks that the
+/// webhook at `base` counted the callback.
+async fn probe_succeeds(dir: &Dir, env: &[(&str, &str)], base: &str) -> String {
+    let id = start_probe(dir, env);
+    let done = wait_for_run(dir, &id, "succeeded", env).await;
+    assert_eq!(done["state"]["image"]["width"], 768, "{done}");
+    assert_eq!(done["state"]["image"]["height"], 1024, "{done}");
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"aisha_callbacks_received_total{outcome="resolved",provider="fal"} 1"#),
+        "{base}: {metrics}"
+    );
+    metrics
+}
+
+fn start_probe(dir: &Dir, env: &[(&str, &str)]) -> String {
+    let started = json(&aisha(
+        dir,
+        &[
+            "admin",
+            "runs",
+            "start",
+            "fal_probe",
+            "--input",
+            r#"{"prompt": "a portrait", "image_size": "portrait_4_3"}"#,
+            "--json",
+        ],
+        env,
+    ));
+    started["run_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn embedded_default_goes_through_the_simulator_and_the_webhook() {
+    let dir = Dir::new();
+    let bind = format!("127.0.0.1:{}", free_port());
+    let env = [("HTTP_BIND", bind.as_str()), ("SIM_FAL_DELAY_MS", "100")];
+    let _server = spawn(&dir, &["serve"], &env);
+    let base = format!("http://{bind}");
+    until_up(&format!("{base}/ready")).await;
+    let metrics = probe_succeeds(&dir, &env, &base).await;
+    assert!(
+        metrics.contains(
+            r#"aisha_fal_requests_total{app="fal-ai/flux-lora",op="submit",status="ok"} 1"#
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn split_deployment_sim_fal_worker_and_two_webhook_replicas() {
+    let db = TestDb::new(QueueKind::Postgres).await;
+    let dir = Dir::new();
+    let sim_bind = format!("127.0.0.1:{}", free_port());
+    let sim_url = format!("http://{sim_bind}");
+    let jwks = format!("{sim_url}/.well-known/jwks.json");
+    let _sim = spawn(
+        &dir,
+        &[
+            "sim-fal",
+            "--bind",
+            &sim_bind,
+            "--key",
+            "split-test-key",
+            "--delay-ms",
+            "100",
+        ],
+        &[],
+    );
+    until_up(&jwks).await;
+    let common = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("FAL_KEY", "split-test-key"),
+        ("FAL_QUEUE_URL", sim_url.as_str()),
+        ("FAL_JWKS_URL", jwks.as_str()),
+        ("WEBHOOK_SECRET", "split-test-webhook-secret-0123456789"),
+    ];
+    assert!(aisha(&dir, &["migrate"], &common).status.success());
+    let (a, b) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let _replica_a = spawn(&dir, &["webhook", "--bind", &a], &common);
+    let _replica_b = spawn(&dir, &["webhook", "--bind", &b], &common);
+    until_up(&format!("http://{a}/ready")).await;
+    until_up(&format!("http://{b}/ready")).await;
+
+    // A worker that tells FAL to call replica A, then one that names replica B.
+    for replica in [&a, &b] {
+        let public = format!("http://{replica}");
+        let mut env = common.to_vec();
+        env.push(("PUBLIC_URL", public.as_str()));
+        let worker = spawn(&dir, &["serve", "--roles", "worker"], &env);
+        probe_succeeds(&dir, &env, &public).await;
+        drop(worker);
+    }
+    db.drop_db().await;
+}
+
+#[test]
+fn bad_fal_settings_stop_start_up_naming_the_variable() {
+    let dir = Dir::new();
+    for (var, value) in [
+        ("FAL_QUEUE_URL", "queue.fal.run"),
+        ("WEBHOOK_SECRET", "short"),
+        ("FAL_GENERATOR_APP", "flux lora"),
+        ("PUBLIC_URL", "ftp://x"),
+    ] {
+        let out = aisha(&dir, &["serve"], &[(var, value)]);
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(var), "{var}: {err}");
+    }
+}
