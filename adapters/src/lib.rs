@@ -1,5 +1,6 @@
 //! Adapters between Aisha's engine and the outside world.
 
+pub mod blob;
 pub mod fal;
 pub mod http;
 pub mod metrics;

@@ -75,6 +75,10 @@ fn print_detail(d: &RunDetail) {
 pub async fn run(engine: &Engine, cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::Runs { command } => runs(engine, command).await,
+        AdminCommand::Credits { command } => crate::admin_product::credits(engine, command).await,
+        AdminCommand::Outbox { user, limit, out } => {
+            crate::admin_product::outbox(engine, user, limit, out).await
+        }
         AdminCommand::Queues {
             command: None,
             json,

@@ -12,6 +12,7 @@ pub struct App {
     pub engine: Engine,
     pub metrics: Arc<Metrics>,
     pub fal: crate::fal::Fal,
+    pub blobs: crate::product::Blobs,
 }
 
 pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
@@ -39,9 +40,11 @@ pub async fn open(settings: &Settings, role: &str, submits: bool) -> anyhow::Res
         .context("opening the queue (QUEUE_BACKEND)")?;
     let metrics = Arc::new(Metrics::new(role).context("registering metrics")?);
     let fal = crate::fal::open(settings, &db, metrics.clone(), submits).await?;
+    let blobs = crate::product::open_blobs(settings, &fal).await?;
     let deps = crate::registry::Deps {
         fal: fal.jobs.clone(),
         apps: settings.fal.apps.clone(),
+        product: crate::product::product(settings, &db, &blobs, &fal),
     };
     let engine =
         crate::registry::register(Engine::builder(db, queue, settings.engine.clone()), deps)
@@ -53,5 +56,6 @@ pub async fn open(settings: &Settings, role: &str, submits: bool) -> anyhow::Res
         engine,
         metrics,
         fal,
+        blobs,
     })
 }

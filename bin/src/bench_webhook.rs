@@ -132,6 +132,7 @@ async fn measure(args: &WebhookBench, db: aisha_engine::Db) -> anyhow::Result<()
         metrics,
         admin_token: None,
         webhook: Some(webhook),
+        blobs: None,
     };
     let server = HttpServer::start("127.0.0.1:0", router(state)).await?;
     let target = Arc::new(Target {

@@ -27,6 +27,9 @@ pub enum Command {
         #[arg(long)]
         bind: Option<String>,
     },
+    /// The whole product on this machine, nothing configured: trains a demo avatar and makes
+    /// portraits, showing every step; portraits are written under ./data/demo.
+    Demo,
     /// Run a local FAL (queue API, signed webhooks, JWKS, files) for development and tests.
     SimFal(crate::sim::SimFalArgs),
     /// Apply database migrations and exit.
@@ -55,6 +58,20 @@ pub enum AdminCommand {
     Runs {
         #[command(subcommand)]
         command: RunsCommand,
+    },
+    /// Users' credits: grant, balance.
+    Credits {
+        #[command(subcommand)]
+        command: CreditsCommand,
+    },
+    /// What users were told (the delivery outbox), newest first.
+    Outbox {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[command(flatten)]
+        out: JsonFlag,
     },
     /// Queue depths by status; `requeue-dead QUEUE` puts dead tasks back.
     Queues {
@@ -115,6 +132,27 @@ pub enum RunsCommand {
         subject: Option<String>,
         #[arg(long)]
         idempotency_key: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CreditsCommand {
+    /// Give a user credits (logged; with --key it applies once however often it is run).
+    Grant {
+        user: String,
+        amount: i64,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        key: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// A user's balance.
+    Balance {
+        user: String,
         #[command(flatten)]
         out: JsonFlag,
     },

@@ -20,6 +20,8 @@ use crate::settings::fal::{DEFAULT_JWKS_URL, DEFAULT_QUEUE_URL};
 
 pub struct Fal {
     pub jobs: FalJobs,
+    /// The deployment's shared secret (`WEBHOOK_SECRET` or the stored one).
+    pub secret: String,
     pub token: WebhookToken,
     pub jwks_url: String,
     /// The built-in simulator, when no FAL is configured.
@@ -85,7 +87,7 @@ pub async fn open(
             .await
             .context("reading the stored webhook secret")?,
     };
-    let token = WebhookToken::new(secret).context("WEBHOOK_SECRET")?;
+    let token = WebhookToken::new(&secret).context("WEBHOOK_SECRET")?;
     let jobs = FalJobs::new(
         client,
         Submissions::new(db.clone()),
@@ -94,6 +96,7 @@ pub async fn open(
     );
     Ok(Fal {
         jobs,
+        secret,
         token,
         jwks_url,
         sim,

@@ -1,11 +1,14 @@
 //! `aisha`: every role of the system in one binary.
 
 mod admin;
+mod admin_product;
 mod app;
 mod bench;
 mod bench_webhook;
 mod cli;
+mod demo;
 mod fal;
+mod product;
 mod registry;
 mod serve;
 mod settings;
@@ -21,7 +24,7 @@ use crate::settings::Settings;
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // reqwest and sqlx both bring rustls; one crypto provider for the whole process.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -51,6 +54,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             serve::run(&settings, &[Role::Http], "webhook").await
         }
         Command::SimFal(args) => sim::run(args).await,
+        Command::Demo => demo::run(&settings).await,
         Command::Migrate => {
             let db = app::open_db(&settings).await?;
             aisha_engine::QueueBackend::open(

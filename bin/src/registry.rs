@@ -4,11 +4,14 @@ use aisha_adapters::fal::apps::FalApps;
 use aisha_adapters::fal::jobs::FalJobs;
 use aisha_adapters::fal::probe::{self, ProbeDeps};
 use aisha_engine::engine::EngineBuilder;
+use aisha_workflows::product::Product;
+use aisha_workflows::{avatar, portrait};
 
 /// What the workflows are given.
 pub struct Deps {
     pub fal: FalJobs,
     pub apps: FalApps,
+    pub product: Product,
 }
 
 pub fn register(b: EngineBuilder, deps: Deps) -> EngineBuilder {
@@ -18,4 +21,6 @@ pub fn register(b: EngineBuilder, deps: Deps) -> EngineBuilder {
             generator: deps.apps.generator,
             http: reqwest::Client::new(),
         }))
+        .register(avatar::workflow(deps.product.clone()))
+        .register(portrait::workflow(deps.product))
 }

@@ -22,6 +22,7 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
             metrics: app.metrics.clone(),
             admin_token: settings.admin_token.clone(),
             webhook: Some(webhook),
+            blobs: app.blobs.local.clone(),
         };
         Some(
             HttpServer::start(&settings.http_bind, router(state))

@@ -9,8 +9,10 @@ use std::time::Duration;
 use aisha_engine::{EngineConfig, QueueKind};
 
 pub mod fal;
+pub mod product;
 
 pub use fal::FalSettings;
+pub use product::ProductSettings;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{var}: expected {expected}, got `{got}`")]
@@ -38,6 +40,7 @@ pub struct Settings {
     pub admin_token: Option<String>,
     pub engine: EngineConfig,
     pub fal: FalSettings,
+    pub product: ProductSettings,
 }
 
 impl Settings {
@@ -215,6 +218,7 @@ impl Settings {
             admin_token,
             engine,
             fal: FalSettings::from_env(&env)?,
+            product: ProductSettings::from_env(&env)?,
         })
     }
 }

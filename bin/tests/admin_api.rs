@@ -181,7 +181,15 @@ async fn admin_api() {
         .iter()
         .map(|x| x["queue"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["aisha.fal_probe", "aisha.noop3"]);
+    assert_eq!(
+        names,
+        [
+            "aisha.avatar_training",
+            "aisha.fal_probe",
+            "aisha.noop3",
+            "aisha.portrait_generation"
+        ]
+    );
     let r: Value = post("/admin/queues/noop3/requeue-dead".into())
         .await
         .unwrap()

@@ -96,7 +96,15 @@ async fn embedded_default_runs_and_reports() {
         .iter()
         .map(|q| q["queue"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["aisha.fal_probe", "aisha.noop3"]);
+    assert_eq!(
+        names,
+        [
+            "aisha.avatar_training",
+            "aisha.fal_probe",
+            "aisha.noop3",
+            "aisha.portrait_generation"
+        ]
+    );
 
     assert_eq!(
         http.get(format!("{base}/health"))

@@ -1,1 +1,13 @@
-//! Product workflows (avatar training, portrait generation) arrive with their own issue.
+//! Aisha's product: the avatar training and portrait generation workflows, the credits ledger,
+//! photo validation and the style catalogue. They reach the outside only through the ports
+//! [`blob::BlobStore`], [`provider::ImageProvider`] and [`outbox::Notifier`].
+
+pub mod avatar;
+pub mod blob;
+pub mod credits;
+pub mod outbox;
+pub mod photos;
+pub mod portrait;
+pub mod product;
+pub mod provider;
+pub mod styles;

@@ -9,6 +9,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod jwks;
 pub mod probe;
+pub mod provider;
 pub mod signature;
 pub mod signing;
 pub mod sim;

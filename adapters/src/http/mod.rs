@@ -2,6 +2,7 @@
 //! and the admin API, served by salvo.
 
 mod admin;
+mod blobs;
 mod probes;
 pub mod webhook;
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// The FAL webhook routes; `None` in processes that do not take webhooks.
     pub webhook: Option<Arc<webhook::WebhookService>>,
+    /// The embedded blob store, whose presigned URLs this server answers.
+    pub blobs: Option<Arc<crate::blob::local::LocalBlobStore>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -34,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .push(Router::with_path("metrics").get(probes::metrics))
         .push(admin::router())
         .push(webhook::router())
+        .push(blobs::router())
 }
 
 /// A running HTTP server.

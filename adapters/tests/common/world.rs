@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aisha_adapters::blob::local::LocalBlobStore;
 use aisha_adapters::fal::client::{FalClient, FalKey};
 use aisha_adapters::fal::inbox::Handover;
 use aisha_adapters::fal::jobs::FalJobs;
@@ -24,6 +25,8 @@ pub const SECRET: &str = "test-webhook-secret-0123456789abcdef";
 
 pub struct World {
     pub engine: Engine,
+    pub local_blobs: Arc<LocalBlobStore>,
+    blob_dir: tempfile::TempDir,
     pub db: TestDb,
     pub sim: SimFal,
     pub server: HttpServer,
@@ -40,6 +43,9 @@ pub struct Wiring<'a> {
     pub jobs: &'a FalJobs,
     pub token: &'a WebhookToken,
     pub base: &'a str,
+    pub db: &'a Db,
+    /// A local blob store whose presigned URLs the world's HTTP server answers.
+    pub local_blobs: &'a Arc<LocalBlobStore>,
 }
 
 impl World {
@@ -69,6 +75,7 @@ impl World {
             .unwrap()
             .with_metrics(metrics.clone());
         let jobs = FalJobs::new(client, Submissions::new(pool.clone()), token.clone(), &base);
+        let db_handle = pool.clone();
         let builder = Engine::builder(pool, queue, fast_config())
             .observer(metrics.clone())
             .register(probe::workflow(ProbeDeps {
@@ -76,10 +83,15 @@ impl World {
                 generator: "fal-ai/flux-lora".into(),
                 http: reqwest::Client::new(),
             }));
+        let blob_dir = tempfile::tempdir().expect("blob dir");
+        let local_blobs =
+            Arc::new(LocalBlobStore::new(blob_dir.path(), &base, b"test-blob-key").expect("blobs"));
         let wiring = Wiring {
             jobs: &jobs,
             token: &token,
             base: &base,
+            db: &db_handle,
+            local_blobs: &local_blobs,
         };
         let engine = register(builder, wiring).build().await.expect("engine");
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -97,6 +109,7 @@ impl World {
             metrics: metrics.clone(),
             admin_token: None,
             webhook: Some(webhook),
+            blobs: Some(local_blobs.clone()),
         };
         let server = HttpServer::start(&format!("127.0.0.1:{port}"), router(state))
             .await
@@ -112,6 +125,8 @@ impl World {
         });
         World {
             engine,
+            local_blobs,
+            blob_dir,
             db,
             sim,
             server,
@@ -166,5 +181,6 @@ impl World {
         self.sim.stop().await;
         self.engine.db().close().await;
         self.db.drop_db().await;
+        drop(self.blob_dir);
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::deliver::deliver;
 use super::render;
@@ -286,26 +287,13 @@ async fn train(s: &Arc<Shared>, id: &str, job: &SimRequest) -> Result<Value, Str
         .get("steps")
         .and_then(Value::as_u64)
         .unwrap_or(2500);
-    let resp = s
-        .http
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| format!("cannot download images_data_url: {}", e.without_url()))?;
-    if !resp.status().is_success() {
-        return Err(format!(
-            "cannot download images_data_url: HTTP {}",
-            resp.status().as_u16()
-        ));
-    }
-    let zip = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("cannot download images_data_url: {}", e.without_url()))?;
+    let zip = fetch(s, &url, "images_data_url").await?;
     let photos = tokio::task::spawn_blocking(move || render::training_photos(&zip))
         .await
         .map_err(|e| e.to_string())??;
     let lora = render::lora_file(&trigger, photos.len(), steps);
+    // Generation finds the photos again by the LoRA's content, wherever the file was copied.
+    let lora_id = hex::encode(Sha256::digest(&lora));
     let lora_file = add_file(
         s,
         id,
@@ -322,21 +310,40 @@ async fn train(s: &Arc<Shared>, id: &str, job: &SimRequest) -> Result<Value, Str
         "application/json",
         config.to_string().into_bytes(),
     );
-    if let Some(u) = lora_file.get("url").and_then(Value::as_str) {
-        s.state()
-            .lora_photos
-            .insert(u.to_string(), Arc::new(photos));
-    }
+    s.state().lora_photos.insert(lora_id, Arc::new(photos));
     Ok(json!({"diffusers_lora_file": lora_file, "config_file": config_file}))
+}
+
+/// Downloads an input file as FAL would (its URL may be presigned: never printed).
+async fn fetch(s: &Shared, url: &str, what: &str) -> Result<bytes::Bytes, String> {
+    let resp = s
+        .http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("cannot download {what}: {}", e.without_url()))?;
+    if !resp.status().is_success() {
+        return Err(format!(
+            "cannot download {what}: HTTP {}",
+            resp.status().as_u16()
+        ));
+    }
+    resp.bytes()
+        .await
+        .map_err(|e| format!("cannot download {what}: {}", e.without_url()))
 }
 
 async fn generate(s: &Arc<Shared>, id: &str, job: &SimRequest) -> Result<Value, String> {
     let input: FluxLoraInput =
         serde_json::from_value(job.input.clone()).map_err(|e| e.to_string())?;
-    let photos = input
-        .loras
-        .first()
-        .and_then(|l| s.state().lora_photos.get(&l.path).cloned());
+    let photos = match input.loras.first() {
+        Some(l) => {
+            let lora = fetch(s, &l.path, "LoRA").await?;
+            let id = hex::encode(Sha256::digest(&lora));
+            s.state().lora_photos.get(&id).cloned()
+        }
+        None => None,
+    };
     let (width, height) = input
         .image_size
         .unwrap_or(ImageSize::Preset(SizePreset::Landscape4x3))

@@ -1,0 +1,387 @@
+//! `aisha demo`: the whole product on this machine, with nothing configured and no network —
+//! SQLite, the local blob store, the FAL simulator, the real webhook service on localhost
+//! with signed callbacks. A demo user gets credits and 12 photos drawn at run time, trains an
+//! avatar, orders portraits in two styles, and every step is shown as it happens.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use aisha_adapters::http::{AppState, HttpServer, router};
+use aisha_engine::{Engine, StartOptions, on_db};
+use aisha_workflows::blob::{BlobKey, BlobStore};
+use aisha_workflows::credits::{Kind, Ledger};
+use aisha_workflows::outbox::Outbox;
+use aisha_workflows::{avatar, portrait};
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use image::{DynamicImage, Rgb, RgbImage};
+use serde_json::{Value, json};
+
+use crate::app;
+use crate::settings::Settings;
+
+const USER: &str = "demo-user";
+const STYLES: [&str; 2] = ["oil", "astronaut"];
+
+pub async fn run(base: &Settings) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let dir = PathBuf::from("data/demo");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut settings = base.clone();
+    settings.data_dir = dir.clone();
+    settings.database_url = format!("sqlite:{}", dir.join("aisha.db").display());
+    settings.queue_backend = aisha_engine::QueueKind::Sqlite;
+    settings.http_bind = format!("127.0.0.1:{port}");
+    settings.fal.key = None;
+    settings.fal.queue_url = None;
+    settings.fal.jwks_url = None;
+    settings.fal.public_url = None;
+    settings.product.s3 = None;
+
+    let app = app::open(&settings, "demo", true).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (webhook, handover) = app
+        .fal
+        .webhook(&app.engine, app.metrics.clone(), stopped.clone())
+        .await?;
+    let state = AppState {
+        engine: app.engine.clone(),
+        metrics: app.metrics.clone(),
+        admin_token: None,
+        webhook: Some(webhook),
+        blobs: app.blobs.local.clone(),
+    };
+    let server = HttpServer::start(&settings.http_bind, router(state)).await?;
+    let engine = app.engine.clone();
+    let mut until = stopped.clone();
+    let worker = tokio::spawn(async move {
+        let _ = engine
+            .run_until(async move {
+                let _ = until.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+    let idle_rss = rss_kib("VmRSS");
+    println!(
+        "aisha demo — SQLite, local blobs under {}, FAL simulator, webhook on http://{}",
+        dir.display(),
+        settings.http_bind
+    );
+    println!(
+        "  resident memory once started: {:.1} MB",
+        idle_rss as f64 / 1024.0
+    );
+
+    let result = scenario(&app.engine, app.blobs.store.as_ref(), &dir, &settings).await;
+
+    let _ = stop.send(true);
+    let _ = worker.await;
+    server.stop().await;
+    let _ = handover.await;
+    if let Some(sim) = app.fal.sim {
+        sim.stop().await;
+    }
+    app.engine.db().close().await;
+    let summary = result?;
+    println!();
+    println!("summary");
+    println!(
+        "  runs {} · steps {} · retries {}",
+        summary.runs, summary.steps, summary.retries
+    );
+    println!(
+        "  credits: granted 300, spent {}, balance {}",
+        300 - summary.balance,
+        summary.balance
+    );
+    println!(
+        "  callback received → images stored and delivery queued: {}",
+        summary.handover
+    );
+    println!(
+        "  resident memory: {:.1} MB once started, {:.1} MB at the peak",
+        idle_rss as f64 / 1024.0,
+        rss_kib("VmHWM") as f64 / 1024.0
+    );
+    println!("  portraits:");
+    for p in &summary.portraits {
+        println!("    {}", p.display());
+    }
+    println!("  finished in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+struct Summary {
+    runs: usize,
+    steps: usize,
+    retries: usize,
+    balance: i64,
+    handover: String,
+    portraits: Vec<PathBuf>,
+}
+
+async fn scenario(
+    engine: &Engine,
+    blobs: &dyn BlobStore,
+    dir: &Path,
+    settings: &Settings,
+) -> anyhow::Result<Summary> {
+    let db = engine.db().clone();
+    let ledger = Ledger::new(db.clone());
+    ledger
+        .add(USER, Kind::Grant, 300, "demo", "demo-grant")
+        .await?;
+    println!("\n1. a demo user with 300 credits uploads 12 photos (drawn just now)");
+    let mut photos = Vec::new();
+    for i in 0..12u8 {
+        let key = BlobKey::new(&["uploads", USER, &format!("selfie-{i:02}.png")])?;
+        blobs
+            .put(&key, Bytes::from(selfie(i)?), "image/png")
+            .await?;
+        photos.push(key);
+    }
+    println!(
+        "\n2. avatar training ({} credits)",
+        settings.product.prices.avatar
+    );
+    let avatar_run = engine
+        .start(
+            avatar::NAME,
+            json!({"user_id": USER, "name": "Demo", "photos": photos, "preset": "fast"}),
+            StartOptions {
+                subject: Some(USER.into()),
+                ..StartOptions::default()
+            },
+        )
+        .await?
+        .run_id;
+    watch(engine, &[("avatar", avatar_run.clone())]).await?;
+
+    println!(
+        "\n3. portraits in two styles, two of each ({} credits an image)",
+        settings.product.prices.image
+    );
+    let mut runs = Vec::new();
+    for style in STYLES {
+        let id = engine
+            .start(
+                portrait::NAME,
+                json!({"user_id": USER, "avatar_id": avatar_run, "style": style, "count": 2}),
+                StartOptions {
+                    subject: Some(USER.into()),
+                    ..StartOptions::default()
+                },
+            )
+            .await?
+            .run_id;
+        runs.push((style, id));
+    }
+    let named: Vec<(&str, String)> = runs.iter().map(|(s, id)| (*s, id.clone())).collect();
+    watch(engine, &named).await?;
+
+    println!("\n4. what the user was told (the outbox)");
+    for row in Outbox::new(db.clone())
+        .list(Some(USER), 20)
+        .await?
+        .into_iter()
+        .rev()
+    {
+        let n: Value = serde_json::from_str(&row.payload)?;
+        println!("  [{}] {}", row.kind, n["text_ru"].as_str().unwrap_or(""));
+        println!(
+            "  {:>width$} {}",
+            "",
+            n["text_en"].as_str().unwrap_or(""),
+            width = row.kind.len() + 2
+        );
+    }
+
+    let out = dir.join("portraits");
+    std::fs::create_dir_all(&out)?;
+    let mut portraits = Vec::new();
+    let mut handovers = Vec::new();
+    let mut all = vec![avatar_run.clone()];
+    for (style, id) in &runs {
+        all.push(id.clone());
+        let d = engine.show_run(id).await?;
+        for (i, k) in d.state["stored"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let key = BlobKey::try_from(k.as_str().unwrap_or_default().to_string())?;
+            let path = out.join(format!("{style}-{}.jpg", i + 1));
+            std::fs::write(&path, blobs.get(&key).await?)?;
+            portraits.push(path);
+        }
+        handovers.push(handover_ms(&db, id).await?);
+    }
+    handovers.sort_by(f64::total_cmp);
+    let mut steps = 0;
+    let mut retries = 0;
+    for id in &all {
+        let d = engine.show_run(id).await?;
+        steps += d.timeline.len();
+        retries += d.timeline.iter().filter(|t| t.attempt > 1).count();
+    }
+    Ok(Summary {
+        runs: all.len(),
+        steps,
+        retries,
+        balance: ledger.balance(USER).await?,
+        handover: format!(
+            "{} ms (p50 of {} runs, 2 images each)",
+            handovers
+                .get(handovers.len() / 2)
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or_default(),
+            handovers.len()
+        ),
+        portraits,
+    })
+}
+
+/// From the FAL callback's arrival in the inbox to the delivery row in the outbox.
+async fn handover_ms(db: &aisha_engine::Db, run_id: &str) -> anyhow::Result<f64> {
+    let (received, queued): (i64, i64) = on_db!(db, p => sqlx::query_as(
+        "SELECT i.received_at, o.created_at FROM fal_inbox i JOIN outbox o ON o.run_id = i.run_id \
+         WHERE i.run_id = $1 AND o.kind = 'portraits'",
+    )
+    .bind(run_id)
+    .fetch_one(p)
+    .await)?;
+    Ok((queued - received) as f64)
+}
+
+/// Prints each run's steps as they finish, until every run has ended.
+async fn watch(engine: &Engine, runs: &[(&str, String)]) -> anyhow::Result<()> {
+    let mut shown: HashMap<String, usize> = HashMap::new();
+    let mut status: HashMap<String, String> = HashMap::new();
+    let t0 = Instant::now();
+    loop {
+        let mut open = 0;
+        for (label, id) in runs {
+            let d = engine.show_run(id).await?;
+            let seen = shown.entry(id.clone()).or_default();
+            let done = d
+                .timeline
+                .iter()
+                .take_while(|t| t.outcome != "running")
+                .count();
+            for t in d.timeline.iter().take(done).skip(*seen) {
+                let took = t.duration_ms.map(|m| format!("{m} ms")).unwrap_or_default();
+                let err = t
+                    .error
+                    .as_deref()
+                    .map(|e| format!(" — {e}"))
+                    .unwrap_or_default();
+                println!(
+                    "  {:>9.1} s  {label:<10} {:<10} attempt {}  {:<8} {took}{err}",
+                    t0.elapsed().as_secs_f64(),
+                    t.step,
+                    t.attempt,
+                    t.outcome
+                );
+            }
+            *seen = done;
+            if status.get(id) != Some(&d.run.status) {
+                if d.run.status == "waiting" {
+                    println!(
+                        "  {:>9.1} s  {label:<10} waiting for FAL's signed callback",
+                        t0.elapsed().as_secs_f64()
+                    );
+                }
+                status.insert(id.clone(), d.run.status.clone());
+            }
+            match d.run.status.as_str() {
+                "succeeded" => {}
+                "failed" | "cancelled" => bail!(
+                    "{label} run {id} {}: {}",
+                    d.run.status,
+                    d.run.error.unwrap_or_default()
+                ),
+                _ => open += 1,
+            }
+        }
+        if open == 0 {
+            return Ok(());
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            bail!("the demo's runs did not finish in 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A selfie-like picture: a face on a coloured background, different for each `i`.
+fn selfie(i: u8) -> anyhow::Result<Vec<u8>> {
+    let (w, h) = (768u32, 1024u32);
+    let hue = i as f32 / 12.0;
+    let bg = hsv(hue, 0.35, 0.9);
+    let skin = hsv(0.07, 0.35 + (i % 3) as f32 * 0.05, 0.85);
+    let (cx, cy) = (w as f32 / 2.0 + (i as f32 - 6.0) * 6.0, h as f32 * 0.45);
+    let img = RgbImage::from_fn(w, h, |x, y| {
+        let (dx, dy) = ((x as f32 - cx) / 190.0, (y as f32 - cy) / 250.0);
+        let face = dx * dx + dy * dy <= 1.0;
+        let eye = |ex: f32| {
+            let (a, b) = ((x as f32 - ex) / 22.0, (y as f32 - (cy - 50.0)) / 14.0);
+            a * a + b * b <= 1.0
+        };
+        let mouth = (y as f32 - (cy + 120.0)).abs() < 6.0 && (x as f32 - cx).abs() < 60.0;
+        if face && (eye(cx - 70.0) || eye(cx + 70.0) || mouth) {
+            Rgb([40, 30, 30])
+        } else if face {
+            skin
+        } else if y as f32 > h as f32 * 0.8 {
+            hsv(hue + 0.5, 0.5, 0.5)
+        } else {
+            bg
+        }
+    });
+    let mut out = Vec::new();
+    DynamicImage::ImageRgb8(img).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)?;
+    Ok(out)
+}
+
+fn hsv(h: f32, s: f32, v: f32) -> Rgb<u8> {
+    let h = (h.fract() + 1.0).fract() * 6.0;
+    let c = v * s;
+    let x = c * (1.0 - ((h % 2.0) - 1.0).abs());
+    let (r, g, b) = match h as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let m = v - c;
+    Rgb([
+        ((r + m) * 255.0) as u8,
+        ((g + m) * 255.0) as u8,
+        ((b + m) * 255.0) as u8,
+    ])
+}
+
+/// This process's memory from /proc/self/status, in KiB (`VmRSS` now, `VmHWM` the peak).
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}

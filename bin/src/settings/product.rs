@@ -1,0 +1,56 @@
+//! Product settings: where blobs live (S3 with `S3_ENDPOINT`, else a folder under DATA_DIR)
+//! and what things cost.
+
+use aisha_adapters::blob::s3::S3Settings;
+use aisha_workflows::product::Prices;
+
+use super::{Env, SettingsError};
+
+#[derive(Debug, Clone)]
+pub struct ProductSettings {
+    pub s3: Option<S3Settings>,
+    pub prices: Prices,
+}
+
+impl ProductSettings {
+    pub(super) fn from_env(env: &Env<'_>) -> Result<ProductSettings, SettingsError> {
+        let s3 = match env.get("S3_ENDPOINT") {
+            None => None,
+            Some(endpoint) => {
+                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                    return Err(SettingsError {
+                        var: "S3_ENDPOINT",
+                        expected: "an http:// or https:// URL".into(),
+                        got: endpoint.into(),
+                    });
+                }
+                let need = |var: &'static str| {
+                    env.get(var).map(str::to_string).ok_or(SettingsError {
+                        var,
+                        expected: "a value, because S3_ENDPOINT is set".into(),
+                        got: String::new(),
+                    })
+                };
+                Some(S3Settings {
+                    endpoint: endpoint.to_string(),
+                    bucket: need("S3_BUCKET")?,
+                    access_key_id: need("S3_ACCESS_KEY_ID")?,
+                    secret_access_key: need("S3_SECRET_ACCESS_KEY")?,
+                    region: env.get("S3_REGION").unwrap_or("us-east-1").to_string(),
+                })
+            }
+        };
+        let d = Prices::default();
+        let price = |var: &'static str, default: i64| {
+            env.parse(var, "a whole number of credits from 1 to 1000000", default)
+                .and_then(|n| super::in_range(var, n, 1, 1_000_000))
+        };
+        Ok(ProductSettings {
+            s3,
+            prices: Prices {
+                avatar: price("PRICE_AVATAR", d.avatar)?,
+                image: price("PRICE_IMAGE", d.image)?,
+            },
+        })
+    }
+}

@@ -1,0 +1,208 @@
+//! The product through the binary: `aisha demo` end to end, and a worker killed with SIGKILL
+//! between submitting to FAL and FAL's callback — the run completes, FAL was asked once, the
+//! user was charged once.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aisha_adapters::blob::local::LocalBlobStore;
+use aisha_engine::QueueKind;
+use aisha_engine::testkit::TestDb;
+use aisha_workflows::blob::{BlobKey, BlobStore};
+use common::{Dir, Server, aisha, free_port, json, wait_for_run};
+use serde_json::Value;
+
+#[test]
+fn demo_trains_an_avatar_and_writes_portraits() {
+    let dir = Dir::new();
+    let out = aisha(&dir, &["demo"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "avatar_ready",
+        "summary",
+        "credits: granted 300, spent 170, balance 130",
+        "callback received → images stored",
+    ] {
+        assert!(stdout.contains(line), "demo output lacks {line}:\n{stdout}");
+    }
+    let portraits: Vec<_> = std::fs::read_dir(dir.0.join("data/demo/portraits"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(portraits.len(), 4);
+    for p in portraits {
+        let img = image::open(p.path()).unwrap();
+        assert!(img.width() >= 576 && img.height() >= 576);
+    }
+}
+
+fn spawn(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_aisha"));
+    c.args(args)
+        .current_dir(&dir.0)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    Server(c.spawn().unwrap())
+}
+
+async fn until_up(url: &str) {
+    let t0 = Instant::now();
+    while reqwest::get(url)
+        .await
+        .map(|r| r.status().is_success())
+        .ok()
+        != Some(true)
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{url} never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn start(dir: &Dir, env: &[(&str, &str)], workflow: &str, input: &str) -> String {
+    let v = json(&aisha(
+        dir,
+        &[
+            "admin",
+            "runs",
+            "start",
+            workflow,
+            "--input",
+            input,
+            "--subject",
+            "u1",
+            "--json",
+        ],
+        env,
+    ));
+    v["run_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn worker_killed_between_submit_and_callback() {
+    let db = TestDb::new(QueueKind::Postgres).await;
+    let dir = Dir::new();
+    let sim_bind = format!("127.0.0.1:{}", free_port());
+    let sim_url = format!("http://{sim_bind}");
+    let jwks = format!("{sim_url}/.well-known/jwks.json");
+    let _sim = spawn(
+        &dir,
+        &["sim-fal", "--bind", &sim_bind, "--delay-ms", "1500"],
+        &[],
+    );
+    until_up(&jwks).await;
+    let bind = format!("127.0.0.1:{}", free_port());
+    let data = dir.0.join("data");
+    let data_s = data.display().to_string();
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("DATA_DIR", data_s.as_str()),
+        ("FAL_KEY", "k"),
+        ("FAL_QUEUE_URL", sim_url.as_str()),
+        ("FAL_JWKS_URL", jwks.as_str()),
+        ("WEBHOOK_SECRET", "crash-test-webhook-secret-0123456789"),
+        ("HTTP_BIND", bind.as_str()),
+    ];
+    let mut server = spawn(&dir, &["serve"], &env);
+    until_up(&format!("http://{bind}/ready")).await;
+    json(&aisha(
+        &dir,
+        &[
+            "admin", "credits", "grant", "u1", "300", "--reason", "test", "--json",
+        ],
+        &env,
+    ));
+    let blobs = LocalBlobStore::new(&data.join("blobs"), "http://unused", b"unused").unwrap();
+    let mut photos = Vec::new();
+    for i in 0..10u8 {
+        let key = BlobKey::new(&["uploads", &format!("p{i}.png")]).unwrap();
+        let img = image::RgbImage::from_fn(600, 700, |x, y| {
+            image::Rgb([(x % 255) as u8 ^ i, (y % 255) as u8, i * 20])
+        });
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        blobs.put(&key, png.into(), "image/png").await.unwrap();
+        photos.push(key);
+    }
+    let input =
+        serde_json::json!({"user_id": "u1", "name": "A", "photos": photos, "preset": "fast"})
+            .to_string();
+    let avatar = start(&dir, &env, "avatar_training", &input);
+    wait_for_run(&dir, &avatar, "succeeded", &env).await;
+
+    let order =
+        serde_json::json!({"user_id": "u1", "avatar_id": avatar, "style": "oil", "count": 2})
+            .to_string();
+    let run = start(&dir, &env, "portrait_generation", &order);
+    wait_for_run(&dir, &run, "waiting", &env).await;
+    // FAL has the job; its callback is 1.5 s away. The whole process dies.
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    server = spawn(&dir, &["serve"], &env);
+    let done = wait_for_run(&dir, &run, "succeeded", &env).await;
+    assert_eq!(done["state"]["stored"].as_array().unwrap().len(), 2);
+
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let one = |sql: &'static str| {
+        let pool = pool.clone();
+        let run = run.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(run)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        one("SELECT COUNT(*) FROM fal_submissions WHERE run_id = $1").await,
+        1
+    );
+    assert_eq!(
+        one("SELECT COUNT(*) FROM credit_ledger WHERE run_id = $1 AND kind = 'capture'").await,
+        1
+    );
+    assert_eq!(
+        one("SELECT COUNT(*) FROM outbox WHERE run_id = $1 AND kind = 'portraits'").await,
+        1
+    );
+    let requests: Value = reqwest::get(format!("{sim_url}/_sim/requests"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let generations = requests
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["app"] == "fal-ai/flux-lora")
+        .count();
+    assert_eq!(generations, 1, "FAL was asked once: {requests}");
+    let balance = json(&aisha(
+        &dir,
+        &["admin", "credits", "balance", "u1", "--json"],
+        &env,
+    ));
+    assert_eq!(balance["balance"], 300 - 150 - 10);
+    pool.close().await;
+    drop(server);
+    db.drop_db().await;
+}

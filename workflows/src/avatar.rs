@@ -1,0 +1,376 @@
+//! `avatar_training`: photos in, a ready avatar (a LoRA in our blob store) out.
+//!
+//! validate → reserve → submit ⇢ wait for the trainer → collect. Bad photos are reported one
+//! by one and the run waits for replacements instead of failing; a failure after the
+//! reservation refunds it (compensation); every step can run twice without charging, storing
+//! or telling the user twice.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use aisha_engine::time::now_ms;
+use aisha_engine::{
+    Engine, FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StepCtx, StepError, StepResult,
+    Wait, Workflow, on_db,
+};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::blob::BlobKey;
+use crate::outbox::Notice;
+use crate::photos::{PhotoProblem, check_set};
+use crate::product::Product;
+use crate::provider::TrainingJob;
+
+pub const NAME: &str = "avatar_training";
+/// The engine provider of waits for the user (replacement photos).
+pub const USER: &str = "user";
+const SUBMIT: &str = "submit";
+pub const MIN_PHOTOS: usize = 10;
+pub const MAX_PHOTOS: usize = 20;
+/// The largest LoRA we copy.
+const MAX_LORA: usize = 1 << 30;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    Fast,
+    #[default]
+    Balanced,
+    Quality,
+}
+
+impl Preset {
+    pub fn steps(self) -> u32 {
+        match self {
+            Preset::Fast => 1000,
+            Preset::Balanced => 2500,
+            Preset::Quality => 4000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AvatarTraining {
+    pub user_id: String,
+    pub name: String,
+    /// The photos as received (blobs we stored), in the user's order.
+    pub photos: Vec<BlobKey>,
+    #[serde(default)]
+    pub preset: Preset,
+    /// How many times the photos were checked; a wait for replacements is per round.
+    #[serde(default)]
+    pub round: u32,
+    #[serde(default)]
+    pub rejected: Vec<Rejected>,
+    #[serde(default)]
+    pub trigger: Option<String>,
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+/// A refused photo: its number (1-based) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub photo: usize,
+    pub problem: PhotoProblem,
+}
+
+pub fn workflow(p: Product) -> Workflow<AvatarTraining, Product> {
+    Workflow::new(NAME, p)
+        .default_policy(RetryPolicy::default().attempts(8))
+        .step("validate", validate)
+        .step("reserve", reserve)
+        .step(SUBMIT, submit)
+        .step("collect", collect)
+        .on_poll(poll)
+        .on_failure(failed)
+        .limit_per_subject(1, aisha_engine::LimitMode::Refuse)
+}
+
+fn key(run_id: &str, rest: &[&str]) -> Result<BlobKey, StepError> {
+    let mut parts = vec!["avatars", run_id];
+    parts.extend_from_slice(rest);
+    BlobKey::new(&parts).map_err(StepError::permanent)
+}
+
+/// The wait key of round `round` of replacements.
+pub fn replacements_key(run_id: &str, round: u32) -> String {
+    format!("{run_id}:photos:{round}")
+}
+
+/// Hands a run waiting for replacement photos the new ones: photo number → blob.
+pub async fn replace_photos(
+    engine: &Engine,
+    run_id: &str,
+    round: u32,
+    replacements: &BTreeMap<usize, BlobKey>,
+) -> Result<aisha_engine::ResolveOutcome, aisha_engine::EngineError> {
+    engine
+        .resolve_callback(
+            USER,
+            &replacements_key(run_id, round),
+            &json!({"replace": replacements}),
+        )
+        .await
+}
+
+async fn validate(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarTraining> {
+    let p = &ctx.deps;
+    if let Some(cb) = &ctx.callback
+        && let Some(map) = cb.get("replace")
+    {
+        let replace: BTreeMap<usize, BlobKey> =
+            serde_json::from_value(map.clone()).map_err(StepError::permanent)?;
+        for (photo, blob) in replace {
+            if let Some(slot) = photo.checked_sub(1).and_then(|i| s.photos.get_mut(i)) {
+                *slot = blob;
+            }
+        }
+    }
+    if !(MIN_PHOTOS..=MAX_PHOTOS).contains(&s.photos.len()) {
+        return Err(StepError::permanent(format!(
+            "{} photos: send {MIN_PHOTOS} to {MAX_PHOTOS}",
+            s.photos.len()
+        )));
+    }
+    let mut originals = Vec::with_capacity(s.photos.len());
+    for k in &s.photos {
+        originals.push(p.blobs.get(k).await.map_err(StepError::retryable)?.to_vec());
+    }
+    let rules = p.photo_rules.clone();
+    let checked = tokio::task::spawn_blocking(move || check_set(&originals, &rules))
+        .await
+        .map_err(StepError::retryable)?;
+    s.rejected = checked
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            r.as_ref().err().map(|e| Rejected {
+                photo: i + 1,
+                problem: e.clone(),
+            })
+        })
+        .collect();
+    if !s.rejected.is_empty() {
+        s.round += 1;
+        let list_ru: Vec<String> = s
+            .rejected
+            .iter()
+            .map(|r| format!("фото {}: {}", r.photo, r.problem.message_ru()))
+            .collect();
+        let list_en: Vec<String> = s
+            .rejected
+            .iter()
+            .map(|r| format!("photo {}: {}", r.photo, r.problem))
+            .collect();
+        let notice = Notice {
+            user_id: s.user_id.clone(),
+            kind: format!("photos_rejected_{}", s.round),
+            text_ru: format!(
+                "Эти фото не подошли, пришлите замену:\n{}",
+                list_ru.join("\n")
+            ),
+            text_en: format!(
+                "These photos can't be used, please send replacements:\n{}",
+                list_en.join("\n")
+            ),
+            images: vec![],
+        };
+        p.notifier.notify(&ctx.run_id, "validate", &notice).await?;
+        let wait_key = replacements_key(&ctx.run_id, s.round);
+        return Ok(Next::Wait(
+            Wait::new(USER, wait_key, "validate", s)
+                .deadline(p.waits.replacements)
+                .poll_every(p.waits.replacements),
+        ));
+    }
+    let trigger = format!("aisha{}", &ctx.run_id.replace('-', "")[..12].to_lowercase());
+    let mut zip = std::io::Cursor::new(Vec::new());
+    {
+        let mut w = zip::ZipWriter::new(&mut zip);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for (i, photo) in checked.iter().enumerate() {
+            let Ok(photo) = photo else { continue };
+            let name = format!("{:02}", i + 1);
+            p.blobs
+                .put(
+                    &key(&ctx.run_id, &["photos", &format!("{name}.jpg")])?,
+                    Bytes::from(photo.jpeg.clone()),
+                    "image/jpeg",
+                )
+                .await
+                .map_err(StepError::retryable)?;
+            w.start_file(format!("{name}.jpg"), opts)
+                .map_err(StepError::permanent)?;
+            w.write_all(&photo.jpeg).map_err(StepError::permanent)?;
+            w.start_file(format!("{name}.txt"), opts)
+                .map_err(StepError::permanent)?;
+            w.write_all(b"a photo of [trigger]")
+                .map_err(StepError::permanent)?;
+        }
+        w.finish().map_err(StepError::permanent)?;
+    }
+    p.blobs
+        .put(
+            &key(&ctx.run_id, &["training.zip"])?,
+            Bytes::from(zip.into_inner()),
+            "application/zip",
+        )
+        .await
+        .map_err(StepError::retryable)?;
+    let now = now_ms();
+    on_db!(&p.db, d => sqlx::query(
+        "INSERT INTO avatars (id, user_id, name, trigger_phrase, preset, steps, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'training', $7, $7) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&ctx.run_id)
+    .bind(&s.user_id)
+    .bind(&s.name)
+    .bind(&trigger)
+    .bind(serde_json::to_value(s.preset).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+    .bind(s.preset.steps() as i64)
+    .bind(now)
+    .execute(d)
+    .await
+    .map(|r| r.rows_affected()))
+    .map_err(StepError::retryable)?;
+    s.trigger = Some(trigger);
+    Ok(Next::Goto("reserve", s))
+}
+
+async fn reserve(s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarTraining> {
+    let p = &ctx.deps;
+    match p
+        .ledger
+        .reserve(&s.user_id, &ctx.run_id, "avatar", p.prices.avatar)
+        .await
+    {
+        Ok(_) => Ok(Next::Goto(SUBMIT, s)),
+        Err(e @ crate::credits::CreditsError::Insufficient { .. }) => Err(StepError::permanent(e)),
+        Err(e) => Err(StepError::retryable(e)),
+    }
+}
+
+async fn submit(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarTraining> {
+    let p = &ctx.deps;
+    let trigger = s
+        .trigger
+        .clone()
+        .ok_or_else(|| StepError::permanent("no trigger phrase"))?;
+    let zip = key(&ctx.run_id, &["training.zip"])?;
+    let url = p
+        .blobs
+        .presign_get(&zip, p.waits.training_deadline)
+        .await
+        .map_err(StepError::retryable)?;
+    let job = TrainingJob {
+        images_zip_url: url,
+        trigger,
+        steps: s.preset.steps(),
+    };
+    let request_id = p.images.submit_training(&ctx.run_id, SUBMIT, &job).await?;
+    s.request_id = Some(request_id.clone());
+    Ok(Next::Wait(
+        Wait::new(p.images.name(), request_id, "collect", s)
+            .deadline(p.waits.training_deadline)
+            .poll_every(p.waits.training_poll),
+    ))
+}
+
+async fn collect(s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarTraining> {
+    let p = &ctx.deps;
+    let payload = ctx
+        .callback
+        .clone()
+        .ok_or_else(|| StepError::permanent("no training result"))?;
+    p.images.finish(&ctx.run_id, SUBMIT).await?;
+    let lora = p
+        .images
+        .training_result(&payload)
+        .map_err(StepError::permanent)?;
+    let file = p.images.download(&lora.url, MAX_LORA).await?;
+    let lora_key = key(&ctx.run_id, &["lora.safetensors"])?;
+    p.blobs
+        .put(&lora_key, file.bytes, "application/octet-stream")
+        .await
+        .map_err(StepError::retryable)?;
+    on_db!(&p.db, d => sqlx::query(
+        "UPDATE avatars SET status = 'ready', lora_key = $2, updated_at = $3 WHERE id = $1",
+    )
+    .bind(&ctx.run_id)
+    .bind(lora_key.as_str())
+    .bind(now_ms())
+    .execute(d)
+    .await
+    .map(|r| r.rows_affected()))
+    .map_err(StepError::retryable)?;
+    p.ledger
+        .capture(&s.user_id, &ctx.run_id, "avatar")
+        .await
+        .map_err(StepError::retryable)?;
+    let notice = Notice {
+        user_id: s.user_id.clone(),
+        kind: "avatar_ready".into(),
+        text_ru: format!("Аватар «{}» готов! Выберите стиль портрета.", s.name),
+        text_en: format!("Avatar “{}” is ready! Pick a portrait style.", s.name),
+        images: vec![],
+    };
+    p.notifier.notify(&ctx.run_id, "collect", &notice).await?;
+    Ok(Next::Done(s))
+}
+
+async fn poll(_s: AvatarTraining, ctx: PollCtx<Product>) -> PollOutcome {
+    if ctx.provider == ctx.deps.images.name() {
+        ctx.deps.images.poll(&ctx.external_id).await
+    } else {
+        PollOutcome::Pending
+    }
+}
+
+/// Refund what the run still holds, mark the avatar failed, tell the user.
+async fn failed(s: AvatarTraining, ctx: FailureCtx<Product>) -> Result<(), StepError> {
+    let p = &ctx.deps;
+    p.images.finish(&ctx.run_id, SUBMIT).await?;
+    let held = p
+        .ledger
+        .held_by_run(&ctx.run_id)
+        .await
+        .map_err(StepError::retryable)?;
+    if held > 0 {
+        p.ledger
+            .refund(&s.user_id, &ctx.run_id, "failed", held)
+            .await
+            .map_err(StepError::retryable)?;
+    }
+    on_db!(&p.db, d => sqlx::query(
+        "UPDATE avatars SET status = 'failed', error = $2, updated_at = $3 WHERE id = $1 AND status = 'training'",
+    )
+    .bind(&ctx.run_id)
+    .bind(&ctx.error)
+    .bind(now_ms())
+    .execute(d)
+    .await
+    .map(|r| r.rows_affected()))
+    .map_err(StepError::retryable)?;
+    let refunded_ru = if held > 0 {
+        format!(" {held} кредитов возвращены.")
+    } else {
+        String::new()
+    };
+    let refunded_en = if held > 0 {
+        format!(" {held} credits were refunded.")
+    } else {
+        String::new()
+    };
+    let notice = Notice {
+        user_id: s.user_id.clone(),
+        kind: "avatar_failed".into(),
+        text_ru: format!("Не получилось обучить аватар «{}».{refunded_ru}", s.name),
+        text_en: format!("Training avatar “{}” failed.{refunded_en}", s.name),
+        images: vec![],
+    };
+    p.notifier.notify(&ctx.run_id, "$compensate", &notice).await
+}

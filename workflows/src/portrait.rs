@@ -1,0 +1,307 @@
+//! `portrait_generation`: an avatar and a style (or a prompt) in, portraits delivered.
+//!
+//! reserve → submit ⇢ wait for the generator → store → deliver. Images flagged by the safety
+//! checker are not delivered and their share is refunded; a failure refunds what is still
+//! held. A regeneration is a new run whose parent is the old one.
+
+use aisha_engine::time::now_ms;
+use aisha_engine::{
+    FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StepCtx, StepError, StepResult, Wait,
+    Workflow, on_db,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::blob::BlobKey;
+use crate::credits::CreditsError;
+use crate::outbox::Notice;
+use crate::product::Product;
+use crate::provider::{Aspect, GenerationJob};
+use crate::styles;
+
+pub const NAME: &str = "portrait_generation";
+const SUBMIT: &str = "submit";
+/// The largest generated image we download.
+const MAX_IMAGE: usize = 20 << 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortraitGeneration {
+    pub user_id: String,
+    pub avatar_id: String,
+    /// A style of the catalogue, or
+    #[serde(default)]
+    pub style: Option<String>,
+    /// a free prompt (the avatar's trigger phrase is added if missing).
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// Default: the style's.
+    #[serde(default)]
+    pub aspect: Option<Aspect>,
+    #[serde(default = "one")]
+    pub count: u32,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub request_id: Option<String>,
+    #[serde(default)]
+    pub final_prompt: Option<String>,
+    #[serde(default)]
+    pub stored: Vec<BlobKey>,
+    #[serde(default)]
+    pub withheld: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(sqlx::FromRow)]
+struct AvatarRow {
+    user_id: String,
+    trigger_phrase: String,
+    status: String,
+    lora_key: Option<String>,
+}
+
+pub fn workflow(p: Product) -> Workflow<PortraitGeneration, Product> {
+    Workflow::new(NAME, p)
+        .default_policy(RetryPolicy::default().attempts(8))
+        .step("reserve", reserve)
+        .step(SUBMIT, submit)
+        .step("store", store)
+        .step("deliver", deliver)
+        .on_poll(poll)
+        .on_failure(failed)
+}
+
+async fn avatar(p: &Product, id: &str) -> Result<AvatarRow, StepError> {
+    let row: Option<AvatarRow> = on_db!(&p.db, d => sqlx::query_as(
+        "SELECT user_id, trigger_phrase, status, lora_key FROM avatars WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(d)
+    .await)
+    .map_err(StepError::retryable)?;
+    row.ok_or_else(|| StepError::permanent(format!("no avatar {id}")))
+}
+
+async fn reserve(
+    mut s: PortraitGeneration,
+    ctx: StepCtx<Product>,
+) -> StepResult<PortraitGeneration> {
+    let p = &ctx.deps;
+    if !(1..=4).contains(&s.count) {
+        return Err(StepError::permanent(format!(
+            "{} images: 1 to 4 per order",
+            s.count
+        )));
+    }
+    let a = avatar(p, &s.avatar_id).await?;
+    if a.user_id != s.user_id || a.status != "ready" {
+        return Err(StepError::permanent(
+            "the avatar is not ready or not the user's",
+        ));
+    }
+    let (prompt, aspect) = match (&s.style, &s.prompt) {
+        (Some(id), _) => {
+            let style =
+                styles::find(id).ok_or_else(|| StepError::permanent(format!("no style {id}")))?;
+            (style.prompt(&a.trigger_phrase), style.aspect)
+        }
+        (None, Some(text)) if !text.trim().is_empty() => {
+            let text = text.trim();
+            let prompt = if text.contains(&a.trigger_phrase) {
+                text.to_string()
+            } else {
+                format!("{}, {text}", a.trigger_phrase)
+            };
+            (prompt, Aspect::Portrait)
+        }
+        _ => return Err(StepError::permanent("a style or a prompt is needed")),
+    };
+    s.final_prompt = Some(prompt);
+    s.aspect = Some(s.aspect.unwrap_or(aspect));
+    let price = p.prices.image * s.count as i64;
+    match p
+        .ledger
+        .reserve(&s.user_id, &ctx.run_id, "images", price)
+        .await
+    {
+        Ok(_) => Ok(Next::Goto(SUBMIT, s)),
+        Err(e @ CreditsError::Insufficient { .. }) => Err(StepError::permanent(e)),
+        Err(e) => Err(StepError::retryable(e)),
+    }
+}
+
+async fn submit(
+    mut s: PortraitGeneration,
+    ctx: StepCtx<Product>,
+) -> StepResult<PortraitGeneration> {
+    let p = &ctx.deps;
+    let a = avatar(p, &s.avatar_id).await?;
+    let lora = a
+        .lora_key
+        .ok_or_else(|| StepError::permanent("the avatar has no LoRA"))
+        .and_then(|k| BlobKey::try_from(k).map_err(StepError::permanent))?;
+    let lora_url = p
+        .blobs
+        .presign_get(&lora, p.waits.generation_deadline)
+        .await
+        .map_err(StepError::retryable)?;
+    let job = GenerationJob {
+        prompt: s.final_prompt.clone().unwrap_or_default(),
+        lora_url,
+        aspect: s.aspect.unwrap_or(Aspect::Portrait),
+        num_images: s.count,
+        seed: s.seed,
+    };
+    let request_id = p
+        .images
+        .submit_generation(&ctx.run_id, SUBMIT, &job)
+        .await?;
+    s.request_id = Some(request_id.clone());
+    Ok(Next::Wait(
+        Wait::new(p.images.name(), request_id, "store", s)
+            .deadline(p.waits.generation_deadline)
+            .poll_every(p.waits.generation_poll),
+    ))
+}
+
+async fn store(mut s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<PortraitGeneration> {
+    let p = &ctx.deps;
+    let payload = ctx
+        .callback
+        .clone()
+        .ok_or_else(|| StepError::permanent("no generation result"))?;
+    p.images.finish(&ctx.run_id, SUBMIT).await?;
+    let images = p
+        .images
+        .generation_result(&payload)
+        .map_err(StepError::permanent)?;
+    s.stored.clear();
+    s.withheld = 0;
+    for (i, img) in images.iter().enumerate() {
+        if img.nsfw {
+            s.withheld += 1;
+            p.ledger
+                .refund(
+                    &s.user_id,
+                    &ctx.run_id,
+                    &format!("nsfw-{i}"),
+                    p.prices.image,
+                )
+                .await
+                .map_err(StepError::retryable)?;
+            continue;
+        }
+        let file = p.images.download(&img.url, MAX_IMAGE).await?;
+        let content_type = file
+            .content_type
+            .clone()
+            .filter(|c| c.starts_with("image/"))
+            .ok_or_else(|| StepError::permanent(format!("image {i} is not an image")))?;
+        let ext = if content_type == "image/png" {
+            "png"
+        } else {
+            "jpg"
+        };
+        let key = BlobKey::new(&["portraits", &ctx.run_id, &format!("{i}.{ext}")])
+            .map_err(StepError::permanent)?;
+        let size = file.bytes.len() as i64;
+        p.blobs
+            .put(&key, file.bytes, &content_type)
+            .await
+            .map_err(StepError::retryable)?;
+        on_db!(&p.db, d => sqlx::query(
+            "INSERT INTO gallery (id, user_id, avatar_id, run_id, idx, blob_key, width, height, content_type, bytes, prompt, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (run_id, idx) DO NOTHING",
+        )
+        .bind(ulid::Ulid::generate().to_string())
+        .bind(&s.user_id)
+        .bind(&s.avatar_id)
+        .bind(&ctx.run_id)
+        .bind(i as i64)
+        .bind(key.as_str())
+        .bind(img.width.map(i64::from))
+        .bind(img.height.map(i64::from))
+        .bind(&content_type)
+        .bind(size)
+        .bind(s.final_prompt.clone().unwrap_or_default())
+        .bind(now_ms())
+        .execute(d)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(StepError::retryable)?;
+        s.stored.push(key);
+    }
+    Ok(Next::Goto("deliver", s))
+}
+
+async fn deliver(s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<PortraitGeneration> {
+    let p = &ctx.deps;
+    let (mut ru, mut en) = (
+        format!("Готово: {} портрет(а).", s.stored.len()),
+        format!("Done: {} portrait(s).", s.stored.len()),
+    );
+    if s.withheld > 0 {
+        let back = s.withheld as i64 * p.prices.image;
+        ru.push_str(&format!(
+            " {} не прошли проверку и не отправлены; {back} кредитов возвращены.",
+            s.withheld
+        ));
+        en.push_str(&format!(
+            " {} did not pass the safety check and were withheld; {back} credits refunded.",
+            s.withheld
+        ));
+    }
+    let notice = Notice {
+        user_id: s.user_id.clone(),
+        kind: "portraits".into(),
+        text_ru: ru,
+        text_en: en,
+        images: s.stored.clone(),
+    };
+    p.notifier.notify(&ctx.run_id, "deliver", &notice).await?;
+    if !s.stored.is_empty() {
+        p.ledger
+            .capture(&s.user_id, &ctx.run_id, "images")
+            .await
+            .map_err(StepError::retryable)?;
+    }
+    Ok(Next::Done(s))
+}
+
+async fn poll(_s: PortraitGeneration, ctx: PollCtx<Product>) -> PollOutcome {
+    ctx.deps.images.poll(&ctx.external_id).await
+}
+
+async fn failed(s: PortraitGeneration, ctx: FailureCtx<Product>) -> Result<(), StepError> {
+    let p = &ctx.deps;
+    p.images.finish(&ctx.run_id, SUBMIT).await?;
+    let held = p
+        .ledger
+        .held_by_run(&ctx.run_id)
+        .await
+        .map_err(StepError::retryable)?;
+    if held > 0 {
+        p.ledger
+            .refund(&s.user_id, &ctx.run_id, "failed", held)
+            .await
+            .map_err(StepError::retryable)?;
+    }
+    let notice = Notice {
+        user_id: s.user_id.clone(),
+        kind: "portrait_failed".into(),
+        text_ru: if held > 0 {
+            format!("Не получилось сделать портрет. {held} кредитов возвращены.")
+        } else {
+            "Не получилось сделать портрет.".into()
+        },
+        text_en: if held > 0 {
+            format!("The portrait failed. {held} credits were refunded.")
+        } else {
+            "The portrait failed.".into()
+        },
+        images: vec![],
+    };
+    p.notifier.notify(&ctx.run_id, "$compensate", &notice).await
+}

@@ -1,0 +1,63 @@
+//! What the product workflows are given: the ports, the ledger, prices and timings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aisha_engine::Db;
+
+use crate::blob::BlobStore;
+use crate::credits::Ledger;
+use crate::outbox::Notifier;
+use crate::photos::PhotoRules;
+use crate::provider::ImageProvider;
+
+/// Prices in credits: configuration (seed defaults: avatar 150, image 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prices {
+    pub avatar: i64,
+    pub image: i64,
+}
+
+impl Default for Prices {
+    fn default() -> Self {
+        Prices {
+            avatar: 150,
+            image: 5,
+        }
+    }
+}
+
+/// How long the workflows wait for the image service, and when they start asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waits {
+    pub training_deadline: Duration,
+    pub training_poll: Duration,
+    pub generation_deadline: Duration,
+    pub generation_poll: Duration,
+    /// How long a training waits for replacement photos.
+    pub replacements: Duration,
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Waits {
+            training_deadline: Duration::from_secs(3 * 3600),
+            training_poll: Duration::from_secs(20 * 60),
+            generation_deadline: Duration::from_secs(10 * 60),
+            generation_poll: Duration::from_secs(60),
+            replacements: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Product {
+    pub db: Db,
+    pub ledger: Ledger,
+    pub blobs: Arc<dyn BlobStore>,
+    pub images: Arc<dyn ImageProvider>,
+    pub notifier: Arc<dyn Notifier>,
+    pub prices: Prices,
+    pub waits: Waits,
+    pub photo_rules: PhotoRules,
+}

@@ -1,0 +1,162 @@
+//! The credits ledger on real databases: idempotent entries, no negative balance under
+//! concurrent reservations, refunds bounded by what a run reserved, invariants always hold.
+
+use aisha_engine::testkit::TestDb;
+use aisha_engine::{Db, QueueKind};
+use aisha_workflows::credits::{Applied, CreditsError, Kind, Ledger};
+
+async fn ledger(kind: QueueKind) -> (TestDb, Ledger) {
+    let t = TestDb::new(kind).await;
+    let db = Db::connect(&t.url, 20).await.unwrap();
+    db.migrate().await.unwrap();
+    (t, Ledger::new(db))
+}
+
+async fn assert_invariants(l: &Ledger) {
+    let inv = l.check().await.unwrap();
+    assert!(
+        inv.balance_mismatches.is_empty() && inv.bad_runs.is_empty(),
+        "{inv:?}"
+    );
+}
+
+async fn lifecycle(kind: QueueKind) {
+    let (t, l) = ledger(kind).await;
+    assert_eq!(
+        l.add("u1", Kind::Grant, 200, "welcome", "welcome-u1")
+            .await
+            .unwrap(),
+        Applied::New
+    );
+    assert_eq!(
+        l.add("u1", Kind::Grant, 200, "welcome", "welcome-u1")
+            .await
+            .unwrap(),
+        Applied::Already
+    );
+    assert_eq!(l.balance("u1").await.unwrap(), 200);
+
+    // A run reserves; its retry reserves nothing more.
+    assert_eq!(
+        l.reserve("u1", "run-a", "avatar", 150).await.unwrap(),
+        Applied::New
+    );
+    assert_eq!(
+        l.reserve("u1", "run-a", "avatar", 150).await.unwrap(),
+        Applied::Already
+    );
+    assert_eq!(l.balance("u1").await.unwrap(), 50);
+    assert_eq!(
+        l.capture("u1", "run-a", "avatar").await.unwrap(),
+        Applied::New
+    );
+    assert_eq!(
+        l.capture("u1", "run-a", "avatar").await.unwrap(),
+        Applied::Already
+    );
+
+    // Not enough: a clear error and nothing changes.
+    let e = l.reserve("u1", "run-b", "avatar", 150).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            CreditsError::Insufficient {
+                needed: 150,
+                balance: 50
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "not enough credits: 150 needed, 50 available"
+    );
+    assert_eq!(l.held_by_run("run-b").await.unwrap(), 0);
+
+    // Partial refunds up to the reservation, each once.
+    assert_eq!(
+        l.reserve("u1", "run-c", "images", 20).await.unwrap(),
+        Applied::New
+    );
+    assert_eq!(
+        l.refund("u1", "run-c", "nsfw-1", 5).await.unwrap(),
+        Applied::New
+    );
+    assert_eq!(
+        l.refund("u1", "run-c", "nsfw-1", 5).await.unwrap(),
+        Applied::Already
+    );
+    assert_eq!(l.held_by_run("run-c").await.unwrap(), 15);
+    let e = l.refund("u1", "run-c", "failed", 16).await.unwrap_err();
+    assert!(
+        matches!(e, CreditsError::RefundTooLarge { left: 15, .. }),
+        "{e}"
+    );
+    assert_eq!(
+        l.refund("u1", "run-c", "failed", 15).await.unwrap(),
+        Applied::New
+    );
+    assert_eq!(l.balance("u1").await.unwrap(), 50);
+    assert!(matches!(
+        l.add("u1", Kind::Grant, 0, "x", "k").await,
+        Err(CreditsError::NotPositive(0))
+    ));
+    assert_invariants(&l).await;
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn lifecycle_postgres() {
+    lifecycle(QueueKind::Postgres).await;
+}
+
+#[tokio::test]
+async fn lifecycle_sqlite() {
+    lifecycle(QueueKind::Sqlite).await;
+}
+
+async fn concurrent_reservations_never_overdraw(kind: QueueKind) {
+    let (t, l) = ledger(kind).await;
+    l.add("u2", Kind::Purchase, 50, "stars", "charge-1")
+        .await
+        .unwrap();
+    // 30 runs of 5 credits race for 50 credits; some also retry.
+    let results = futures::future::join_all((0..30).map(|i| {
+        let l = l.clone();
+        async move {
+            let run = format!("run-{}", i % 25);
+            l.reserve("u2", &run, "image", 5).await
+        }
+    }))
+    .await;
+    let new = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Applied::New)))
+        .count();
+    let short = results
+        .iter()
+        .filter(|r| matches!(r, Err(CreditsError::Insufficient { .. })))
+        .count();
+    assert_eq!(new, 10, "{results:?}");
+    assert_eq!(
+        new + short
+            + results
+                .iter()
+                .filter(|r| matches!(r, Ok(Applied::Already)))
+                .count(),
+        30
+    );
+    assert_eq!(l.balance("u2").await.unwrap(), 0);
+    assert_invariants(&l).await;
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn concurrent_reservations_never_overdraw_postgres() {
+    concurrent_reservations_never_overdraw(QueueKind::Postgres).await;
+}
+
+#[tokio::test]
+async fn concurrent_reservations_never_overdraw_sqlite() {
+    concurrent_reservations_never_overdraw(QueueKind::Sqlite).await;
+}
