@@ -8,23 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aisha_adapters::blob::local::LocalBlobStore;
-use aisha_adapters::blob::s3::{S3BlobStore, S3Settings};
+use aisha_adapters::blob::s3::S3BlobStore;
 use aisha_adapters::http::{AppState, HttpServer, router};
 use aisha_workflows::blob::{BlobError, BlobKey, BlobStore};
 use bytes::Bytes;
 
 fn s3() -> S3BlobStore {
-    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
-    S3BlobStore::new(&S3Settings {
-        endpoint: var("AISHA_TEST_S3", "http://127.0.0.1:8333"),
-        bucket: format!(
-            "aisha-t-{}",
-            ulid::Ulid::generate().to_string().to_lowercase()
-        ),
-        access_key_id: var("AISHA_TEST_S3_KEY", "aisha-test-key"),
-        secret_access_key: var("AISHA_TEST_S3_SECRET", "aisha-test-secret-0123456789"),
-        region: "us-east-1".into(),
-    })
+    S3BlobStore::new(&common::s3_settings())
 }
 
 fn k(s: &str) -> BlobKey {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aisha_adapters::blob::s3::{S3BlobStore, S3Settings};
+use aisha_adapters::blob::s3::S3BlobStore;
 use aisha_adapters::fal::apps::FalApps;
 use aisha_adapters::fal::provider::FalProvider;
 use aisha_adapters::fal::sim::{Fault, SimConfig};
@@ -32,20 +32,6 @@ enum Store {
     S3,
 }
 
-fn s3_settings() -> S3Settings {
-    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
-    S3Settings {
-        endpoint: var("AISHA_TEST_S3", "http://127.0.0.1:8333"),
-        bucket: format!(
-            "aisha-t-{}",
-            ulid::Ulid::generate().to_string().to_lowercase()
-        ),
-        access_key_id: var("AISHA_TEST_S3_KEY", "aisha-test-key"),
-        secret_access_key: var("AISHA_TEST_S3_SECRET", "aisha-test-secret-0123456789"),
-        region: "us-east-1".into(),
-    }
-}
-
 struct Shop {
     w: World,
     blobs: Arc<dyn BlobStore>,
@@ -56,7 +42,7 @@ struct Shop {
 async fn shop(kind: QueueKind, store: Store, sim: SimConfig) -> Shop {
     let s3 = match store {
         Store::S3 => {
-            let s = S3BlobStore::new(&s3_settings());
+            let s = S3BlobStore::new(&common::s3_settings());
             s.ensure_bucket()
                 .await
                 .expect("the S3 test server (started by scripts/test) must answer");
@@ -382,6 +368,27 @@ async fn no_callback_the_poll_delivers() {
     let done = s.w.wait_for(&run, "succeeded").await;
     assert_eq!(done.state["stored"].as_array().unwrap().len(), 1);
     assert_eq!(s.ledger.balance(USER).await.unwrap(), 45);
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn regenerate_is_a_new_run_linked_to_the_old_one() {
+    let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
+    let avatar_id = ready_avatar(&s, 200).await;
+    let first = s
+        .order(
+            &avatar_id,
+            json!({"style": "fairytale", "count": 1, "seed": 7}),
+        )
+        .await;
+    s.w.wait_for(&first, "succeeded").await;
+    let again = portrait::regenerate(&s.w.engine, &first).await.unwrap();
+    assert!(again.created && again.run_id != first);
+    let done = s.w.wait_for(&again.run_id, "succeeded").await;
+    assert_eq!(done.parent_run_id.as_deref(), Some(first.as_str()));
+    assert_eq!(done.state["style"], "fairytale");
+    assert!(done.state["seed"].is_null(), "a new seed");
+    assert_eq!(s.ledger.balance(USER).await.unwrap(), 40);
     s.finish().await;
 }
 

@@ -4,14 +4,11 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use aisha_adapters::blob::local::LocalBlobStore;
 use aisha_engine::QueueKind;
 use aisha_engine::testkit::TestDb;
 use aisha_workflows::blob::{BlobKey, BlobStore};
-use common::{Dir, Server, aisha, free_port, json, wait_for_run};
+use common::{Dir, aisha, free_port, json, spawn, until_up, wait_for_run};
 use serde_json::Value;
 
 #[test]
@@ -40,37 +37,6 @@ fn demo_trains_an_avatar_and_writes_portraits() {
     for p in portraits {
         let img = image::open(p.path()).unwrap();
         assert!(img.width() >= 576 && img.height() >= 576);
-    }
-}
-
-fn spawn(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_aisha"));
-    c.args(args)
-        .current_dir(&dir.0)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    Server(c.spawn().unwrap())
-}
-
-async fn until_up(url: &str) {
-    let t0 = Instant::now();
-    while reqwest::get(url)
-        .await
-        .map(|r| r.status().is_success())
-        .ok()
-        != Some(true)
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "{url} never came up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -334,17 +334,7 @@ async fn poll(_s: AvatarTraining, ctx: PollCtx<Product>) -> PollOutcome {
 async fn failed(s: AvatarTraining, ctx: FailureCtx<Product>) -> Result<(), StepError> {
     let p = &ctx.deps;
     p.images.finish(&ctx.run_id, SUBMIT).await?;
-    let held = p
-        .ledger
-        .held_by_run(&ctx.run_id)
-        .await
-        .map_err(StepError::retryable)?;
-    if held > 0 {
-        p.ledger
-            .refund(&s.user_id, &ctx.run_id, "failed", held)
-            .await
-            .map_err(StepError::retryable)?;
-    }
+    let held = p.refund_held(&s.user_id, &ctx.run_id).await?;
     on_db!(&p.db, d => sqlx::query(
         "UPDATE avatars SET status = 'failed', error = $2, updated_at = $3 WHERE id = $1 AND status = 'training'",
     )

@@ -73,6 +73,34 @@ pub fn workflow(p: Product) -> Workflow<PortraitGeneration, Product> {
         .on_failure(failed)
 }
 
+/// "Again": the same order with a new seed, as a new run whose parent is `run_id`.
+pub async fn regenerate(
+    engine: &aisha_engine::Engine,
+    run_id: &str,
+) -> Result<aisha_engine::Started, aisha_engine::EngineError> {
+    let old = engine.show_run(run_id).await?;
+    let s: PortraitGeneration = serde_json::from_value(old.state.clone()).map_err(|e| {
+        aisha_engine::EngineError::InvalidInput {
+            workflow: NAME.into(),
+            message: e.to_string(),
+        }
+    })?;
+    let input = serde_json::json!({
+        "user_id": s.user_id,
+        "avatar_id": s.avatar_id,
+        "style": s.style,
+        "prompt": s.prompt,
+        "aspect": s.aspect,
+        "count": s.count,
+    });
+    let opts = aisha_engine::StartOptions {
+        subject: old.run.subject.clone(),
+        idempotency_key: None,
+        parent_run_id: Some(run_id.to_string()),
+    };
+    engine.start(NAME, input, opts).await
+}
+
 async fn avatar(p: &Product, id: &str) -> Result<AvatarRow, StepError> {
     let row: Option<AvatarRow> = on_db!(&p.db, d => sqlx::query_as(
         "SELECT user_id, trigger_phrase, status, lora_key FROM avatars WHERE id = $1",
@@ -277,17 +305,7 @@ async fn poll(_s: PortraitGeneration, ctx: PollCtx<Product>) -> PollOutcome {
 async fn failed(s: PortraitGeneration, ctx: FailureCtx<Product>) -> Result<(), StepError> {
     let p = &ctx.deps;
     p.images.finish(&ctx.run_id, SUBMIT).await?;
-    let held = p
-        .ledger
-        .held_by_run(&ctx.run_id)
-        .await
-        .map_err(StepError::retryable)?;
-    if held > 0 {
-        p.ledger
-            .refund(&s.user_id, &ctx.run_id, "failed", held)
-            .await
-            .map_err(StepError::retryable)?;
-    }
+    let held = p.refund_held(&s.user_id, &ctx.run_id).await?;
     let notice = Notice {
         user_id: s.user_id.clone(),
         kind: "portrait_failed".into(),

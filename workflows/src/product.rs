@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aisha_engine::Db;
+use aisha_engine::{Db, StepError};
 
 use crate::blob::BlobStore;
 use crate::credits::Ledger;
@@ -60,4 +60,22 @@ pub struct Product {
     pub prices: Prices,
     pub waits: Waits,
     pub photo_rules: PhotoRules,
+}
+
+impl Product {
+    /// Compensation: gives back whatever `run_id` still holds; returns how much.
+    pub async fn refund_held(&self, user_id: &str, run_id: &str) -> Result<i64, StepError> {
+        let held = self
+            .ledger
+            .held_by_run(run_id)
+            .await
+            .map_err(StepError::retryable)?;
+        if held > 0 {
+            self.ledger
+                .refund(user_id, run_id, "failed", held)
+                .await
+                .map_err(StepError::retryable)?;
+        }
+        Ok(held)
+    }
 }

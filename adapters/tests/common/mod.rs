@@ -7,6 +7,7 @@ pub mod world;
 
 use std::io::Write;
 
+use aisha_adapters::blob::s3::S3Settings;
 use aisha_adapters::http::HttpServer;
 use salvo::prelude::*;
 
@@ -59,4 +60,19 @@ pub async fn serve_bytes(bytes: Vec<u8>) -> (HttpServer, String) {
     let server = HttpServer::start("127.0.0.1:0", router).await.unwrap();
     let url = format!("http://{}/data.zip", server.addr);
     (server, url)
+}
+
+/// The S3 test server scripts/test starts (SeaweedFS), with a bucket of the test's own.
+pub fn s3_settings() -> S3Settings {
+    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+    S3Settings {
+        endpoint: var("AISHA_TEST_S3", "http://127.0.0.1:8333"),
+        bucket: format!(
+            "aisha-t-{}",
+            ulid::Ulid::generate().to_string().to_lowercase()
+        ),
+        access_key_id: var("AISHA_TEST_S3_KEY", "aisha-test-key"),
+        secret_access_key: var("AISHA_TEST_S3_SECRET", "aisha-test-secret-0123456789"),
+        region: "us-east-1".into(),
+    }
 }

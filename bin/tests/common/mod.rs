@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -72,5 +72,38 @@ pub async fn wait_for_run(dir: &Dir, id: &str, status: &str, env: &[(&str, &str)
             "run {id} is not {status}: {d}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Starts `aisha ARGS` in the background with a clean environment plus `env`.
+pub fn spawn(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_aisha"));
+    c.args(args)
+        .current_dir(&dir.0)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    Server(c.spawn().unwrap())
+}
+
+/// Waits until `url` answers 2xx.
+pub async fn until_up(url: &str) {
+    let t0 = Instant::now();
+    while reqwest::get(url)
+        .await
+        .map(|r| r.status().is_success())
+        .ok()
+        != Some(true)
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{url} never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
