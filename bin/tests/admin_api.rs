@@ -201,4 +201,51 @@ async fn admin_api() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+
+    // Credits: without the token nothing; a keyed grant applies once; nonsense is a 400.
+    let credits = format!("{base}/admin/users/tg-77/credits");
+    let grant = serde_json::json!({"amount": 50, "reason": "goodwill", "key": "ticket-9"});
+    let r = http.post(&credits).json(&grant).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    for applied in ["new", "already"] {
+        let r: Value = http
+            .post(&credits)
+            .bearer_auth(TOKEN)
+            .json(&grant)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            serde_json::json!({"user_id": "tg-77", "applied": applied, "balance": 50})
+        );
+    }
+    for bad in [
+        serde_json::json!({"amount": 0, "reason": "x"}),
+        serde_json::json!({"amount": 5, "reason": " "}),
+        serde_json::json!({"amount": "lots"}),
+    ] {
+        let r = http
+            .post(&credits)
+            .bearer_auth(TOKEN)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"aisha_credits_total{kind="granted"} 50"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"aisha_http_requests_total{method="POST",route="/admin/users/{id}/credits",status="401"} 1"#), "{metrics}");
 }

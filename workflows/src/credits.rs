@@ -307,6 +307,28 @@ pub struct Invariants {
 }
 
 impl Ledger {
+    /// Credits so far by kind: granted, purchased, refunded, and captured (what runs with a
+    /// capture reserved, less what they got back). Each only grows.
+    pub async fn totals(&self) -> Result<Vec<(&'static str, i64)>, CreditsError> {
+        let row: (Option<i64>, Option<i64>, Option<i64>, Option<i64>) = aisha_engine::on_db!(&self.db, p => sqlx::query_as(
+            "SELECT \
+               CAST(SUM(CASE WHEN kind = 'grant' THEN amount ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN kind = 'purchase' THEN amount ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN kind = 'refund' THEN amount ELSE 0 END) AS BIGINT), \
+               CAST(-SUM(CASE WHEN kind IN ('reservation', 'refund') AND run_id IN \
+                   (SELECT run_id FROM credit_ledger WHERE kind = 'capture') THEN amount ELSE 0 END) AS BIGINT) \
+             FROM credit_ledger",
+        )
+        .fetch_one(p)
+        .await)?;
+        Ok(vec![
+            ("granted", row.0.unwrap_or(0)),
+            ("purchased", row.1.unwrap_or(0)),
+            ("refunded", row.2.unwrap_or(0)),
+            ("captured", row.3.unwrap_or(0)),
+        ])
+    }
+
     pub async fn check(&self) -> Result<Invariants, CreditsError> {
         let balance_mismatches: Vec<String> = aisha_engine::on_db!(&self.db, p => sqlx::query_scalar(
             "SELECT u.user_id FROM (SELECT user_id, SUM(amount) AS total FROM credit_ledger GROUP BY user_id) u \

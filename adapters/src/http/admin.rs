@@ -3,6 +3,7 @@
 
 use aisha_engine::EngineError;
 use aisha_engine::ops::RunFilter;
+use aisha_workflows::credits::{CreditsError, Kind, Ledger};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde_json::json;
@@ -19,6 +20,7 @@ pub fn router() -> Router {
         .push(Router::with_path("runs/{id}/cancel").post(cancel_run))
         .push(Router::with_path("queues").get(queues))
         .push(Router::with_path("queues/{queue}/requeue-dead").post(requeue_dead))
+        .push(Router::with_path("users/{id}/credits").post(grant_credits))
 }
 
 fn state(depot: &Depot) -> Option<&AppState> {
@@ -144,5 +146,50 @@ async fn requeue_dead(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     match s.engine.requeue_dead(&queue).await {
         Ok(n) => res.render(Json(json!({ "queue": queue, "requeued": n }))),
         Err(e) => engine_error(res, &e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Grant {
+    amount: i64,
+    reason: String,
+    /// Makes the grant apply once however often it is sent.
+    #[serde(default)]
+    key: Option<String>,
+}
+
+/// `POST /admin/users/{id}/credits {"amount", "reason", "key"?}`: a grant (a goodwill refund
+/// to a user is a grant with its reason).
+#[handler]
+async fn grant_credits(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let (Some(s), Some(user)) = (state(depot).cloned(), req.param::<String>("id")) else {
+        return;
+    };
+    let grant: Grant = match req.parse_json().await {
+        Ok(g) => g,
+        Err(e) => return error(res, StatusCode::BAD_REQUEST, &format!("body: {e}")),
+    };
+    if grant.reason.trim().is_empty() {
+        return error(res, StatusCode::BAD_REQUEST, "reason: required");
+    }
+    let key = grant
+        .key
+        .unwrap_or_else(|| ulid::Ulid::generate().to_string());
+    tracing::info!(who = "admin-api", action = "grant-credits", user = %user, amount = grant.amount, reason = %grant.reason, "admin action");
+    let ledger = Ledger::new(s.engine.db().clone());
+    match ledger
+        .add(&user, Kind::Grant, grant.amount, &grant.reason, &key)
+        .await
+    {
+        Ok(applied) => match ledger.balance(&user).await {
+            Ok(balance) => res.render(Json(
+                json!({"user_id": user, "applied": applied, "balance": balance}),
+            )),
+            Err(e) => error(res, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        },
+        Err(e @ CreditsError::NotPositive(_)) => {
+            error(res, StatusCode::BAD_REQUEST, &e.to_string())
+        }
+        Err(e) => error(res, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
 }

@@ -32,6 +32,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .hoop(salvo::affix_state::inject(state))
+        .hoop(crate::metrics::observe)
         .push(Router::with_path("health").get(probes::health))
         .push(Router::with_path("ready").get(probes::ready))
         .push(Router::with_path("metrics").get(probes::metrics))

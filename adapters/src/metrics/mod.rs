@@ -2,7 +2,13 @@
 //! README's metrics table before renaming anything. Label values are bounded: workflow, step,
 //! queue, status, provider, outcome — never user ids, run ids or prompts.
 
+mod http;
+mod snapshot;
+
 use std::time::Duration;
+
+pub use http::{observe, route};
+use snapshot::SnapshotCounter;
 
 use aisha_engine::{Engine, Observer};
 use prometheus::{
@@ -23,6 +29,9 @@ pub struct Metrics {
     callbacks_waiting: IntGaugeVec,
     fal_requests: IntCounterVec,
     fal_duration: HistogramVec,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    credits: std::sync::Arc<SnapshotCounter>,
 }
 
 /// Version and commit of this build, baked in by the build (`AISHA_COMMIT`).
@@ -114,6 +123,28 @@ impl Metrics {
             .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             &["app", "op"],
         )?;
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "aisha_http_requests_total",
+                "HTTP requests by route template, method and status",
+            ),
+            &["route", "method", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "aisha_http_request_duration_seconds",
+                "HTTP request latency by route template",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+            ]),
+            &["route"],
+        )?;
+        let credits = std::sync::Arc::new(SnapshotCounter::new(
+            "aisha_credits_total",
+            "Credits by kind (granted, purchased, captured, refunded), from the ledger",
+            "kind",
+        )?);
         let build = IntGaugeVec::new(
             Opts::new(
                 "aisha_build_info",
@@ -134,6 +165,9 @@ impl Metrics {
             Box::new(oldest_pending.clone()),
             Box::new(callbacks_waiting.clone()),
             Box::new(fal_requests.clone()),
+            Box::new(http_requests.clone()),
+            Box::new(http_duration.clone()),
+            Box::new(SharedCollector(credits.clone())),
             Box::new(fal_duration.clone()),
             Box::new(build),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
@@ -153,6 +187,9 @@ impl Metrics {
             callbacks_waiting,
             fal_requests,
             fal_duration,
+            http_requests,
+            http_duration,
+            credits,
         })
     }
 
@@ -160,7 +197,15 @@ impl Metrics {
         &self.registry
     }
 
-    /// Counts a callback outcome decided outside the engine (bad_signature, bad_token, …).
+    pub fn http_request(&self, route: &str, method: &str, status: u16, took: Duration) {
+        self.http_requests
+            .with_label_values(&[route, method, &status.to_string()])
+            .inc();
+        self.http_duration
+            .with_label_values(&[route])
+            .observe(took.as_secs_f64());
+    }
+
     pub fn fal_request(&self, app: &str, op: &str, status: &str, took: Duration) {
         self.fal_requests
             .with_label_values(&[app, op, status])
@@ -170,6 +215,7 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// Counts a callback outcome decided outside the engine (bad_signature, bad_token, …).
     pub fn callback_outcome(&self, provider: &str, outcome: &str) {
         self.callbacks_received
             .with_label_values(&[provider, outcome])
@@ -207,6 +253,10 @@ impl Metrics {
                 .set(d.oldest_pending_seconds);
         }
         self.callbacks_waiting.reset();
+        // The providers we know read 0, not "no data", when nothing waits.
+        for provider in [crate::fal::jobs::PROVIDER, aisha_workflows::avatar::USER] {
+            self.callbacks_waiting.with_label_values(&[provider]).set(0);
+        }
         for (provider, n) in engine
             .callbacks_waiting()
             .await
@@ -216,6 +266,16 @@ impl Metrics {
                 .with_label_values(&[&provider])
                 .set(n);
         }
+        let totals = aisha_workflows::credits::Ledger::new(engine.db().clone())
+            .totals()
+            .await
+            .map_err(|e| e.to_string())?;
+        self.credits.set(
+            totals
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v as f64))
+                .collect(),
+        );
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
@@ -249,5 +309,18 @@ impl Observer for Metrics {
         self.callback_wait
             .with_label_values(&[provider])
             .observe(waited.as_secs_f64());
+    }
+}
+
+/// Registers a collector the metrics keep a handle to.
+struct SharedCollector(std::sync::Arc<SnapshotCounter>);
+
+impl prometheus::core::Collector for SharedCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.0.collect()
     }
 }
