@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aisha_adapters::fal::apps::{FluxLoraInput, FluxLoraOutput};
 use aisha_adapters::fal::client::QueueStatus;
+use aisha_adapters::fal::inbox::Inbox;
 use aisha_adapters::fal::jobs::{FalJobs, PROVIDER};
 use aisha_adapters::fal::probe;
 use aisha_adapters::fal::signature::{
@@ -62,6 +63,11 @@ async fn probe_happy_path(kind: QueueKind) {
             &["op=\"submit\"", "status=\"ok\""]
         ) >= 1.0
     );
+    // Retention: a handed-over delivery goes once it is older than the retention.
+    let inbox = Inbox::start(w.engine.db()).await.unwrap();
+    assert_eq!(inbox.prune(Duration::from_secs(3600)).await.unwrap(), 0);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(inbox.prune(Duration::ZERO).await.unwrap(), 1);
     w.finish().await;
 }
 

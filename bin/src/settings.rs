@@ -28,7 +28,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: String,
@@ -41,6 +41,28 @@ pub struct Settings {
     pub engine: EngineConfig,
     pub fal: FalSettings,
     pub product: ProductSettings,
+}
+
+/// Printable: the database URL without its password, the admin token hidden.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &aisha_engine::db::redact_url(&self.database_url),
+            )
+            .field("queue_backend", &self.queue_backend)
+            .field(
+                "redis_url",
+                &self.redis_url.as_deref().map(aisha_engine::db::redact_url),
+            )
+            .field("http_bind", &self.http_bind)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("fal", &self.fal)
+            .field("product", &self.product)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Settings {
@@ -318,6 +340,31 @@ mod tests {
             let err = Settings::from_map(&v).unwrap_err();
             assert_eq!(err.var, var, "{err}");
             assert!(!err.to_string().contains("secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Settings::from_map(&vars(&[
+            ("DATABASE_URL", "postgres://u:pg-secret@h/d"),
+            ("ADMIN_TOKEN", "admin-secret-0123456789"),
+            ("FAL_KEY", "fal-secret"),
+            ("WEBHOOK_SECRET", "webhook-secret-0123456789abcdef0123"),
+            ("S3_ENDPOINT", "http://minio:9000"),
+            ("S3_BUCKET", "b"),
+            ("S3_ACCESS_KEY_ID", "ak"),
+            ("S3_SECRET_ACCESS_KEY", "s3-secret"),
+        ]))
+        .unwrap();
+        let printed = format!("{s:?}");
+        for secret in [
+            "pg-secret",
+            "admin-secret",
+            "fal-secret",
+            "webhook-secret",
+            "s3-secret",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
         }
     }
 

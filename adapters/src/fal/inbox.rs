@@ -111,6 +111,18 @@ impl Inbox {
         .await)?)
     }
 
+    /// Deletes deliveries handed over more than `older_than` ago.
+    pub async fn prune(&self, older_than: Duration) -> Result<u64, InboxError> {
+        let before = now_ms() - older_than.as_millis() as i64;
+        Ok(on_db!(&self.db, p => sqlx::query(
+            "DELETE FROM fal_inbox WHERE processed_at IS NOT NULL AND processed_at < $1",
+        )
+        .bind(before)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?)
+    }
+
     /// Deliveries still waiting to be handed over.
     pub async fn backlog(&self) -> Result<i64, InboxError> {
         Ok(on_db!(&self.db, p => sqlx::query_scalar(
@@ -146,6 +158,10 @@ pub struct Handover {
 /// before the sweeper takes it.
 const PARALLEL: usize = 8;
 const SWEEP_AFTER: Duration = Duration::from_secs(10);
+/// Handed-over deliveries are kept this long (to answer FAL's late retries as duplicates and
+/// for audits), then deleted, checked about hourly.
+const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+const PRUNE_EVERY_TICKS: u64 = 720;
 
 impl Handover {
     /// Starts the hand-over and the sweeper; both stop when `shutdown` fires.
@@ -190,8 +206,17 @@ impl Handover {
         });
         let sweeper = async {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
+            let mut ticks: u64 = 0;
             loop {
                 tick.tick().await;
+                ticks += 1;
+                if ticks % PRUNE_EVERY_TICKS == 1 {
+                    match self.inbox.prune(RETENTION).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(deleted = n, "pruned handed-over callbacks"),
+                        Err(e) => tracing::warn!(error = %e, "inbox pruning failed"),
+                    }
+                }
                 // Page through everything stranded, a few at a time.
                 loop {
                     match self.inbox.stranded(SWEEP_AFTER, 500).await {
