@@ -40,7 +40,7 @@ pub async fn open(settings: &Settings, role: &str, submits: bool) -> anyhow::Res
         .context("opening the queue (QUEUE_BACKEND)")?;
     let metrics = Arc::new(Metrics::new(role).context("registering metrics")?);
     let fal = crate::fal::open(settings, &db, metrics.clone(), submits).await?;
-    let blobs = crate::product::open_blobs(settings, &fal).await?;
+    let blobs = crate::product::open_blobs(settings, &fal, submits).await?;
     let deps = crate::registry::Deps {
         fal: fal.jobs.clone(),
         apps: settings.fal.apps.clone(),

@@ -23,13 +23,18 @@ pub struct Blobs {
     pub local: Option<Arc<LocalBlobStore>>,
 }
 
-pub async fn open_blobs(settings: &Settings, fal: &Fal) -> anyhow::Result<Blobs> {
+/// `submits`: this process runs workflow steps, the only ones that touch the bucket, so only
+/// they make sure it exists (admin commands and webhook replicas start without a round trip
+/// to S3).
+pub async fn open_blobs(settings: &Settings, fal: &Fal, submits: bool) -> anyhow::Result<Blobs> {
     match &settings.product.s3 {
         Some(s3) => {
             let store = S3BlobStore::new(s3);
-            store.ensure_bucket().await.with_context(|| {
-                format!("S3_BUCKET {} at S3_ENDPOINT {}", s3.bucket, s3.endpoint)
-            })?;
+            if submits {
+                store.ensure_bucket().await.with_context(|| {
+                    format!("S3_BUCKET {} at S3_ENDPOINT {}", s3.bucket, s3.endpoint)
+                })?;
+            }
             Ok(Blobs {
                 store: Arc::new(store),
                 local: None,
