@@ -4,3 +4,4 @@ pub mod blob;
 pub mod fal;
 pub mod http;
 pub mod metrics;
+pub mod telegram;

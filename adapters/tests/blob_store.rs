@@ -100,6 +100,39 @@ async fn s3_server() {
     contract(&store).await;
 }
 
+/// Outside services reach the store under another name than the workers do: presigned URLs
+/// are signed for that public name, and work there.
+#[tokio::test]
+async fn s3_presigns_for_the_public_endpoint() {
+    let mut settings = common::s3_settings();
+    let public = settings.endpoint.replace("127.0.0.1", "localhost");
+    assert_ne!(
+        public, settings.endpoint,
+        "the test needs an endpoint at 127.0.0.1"
+    );
+    settings.public_endpoint = Some(public.clone());
+    let store = S3BlobStore::new(&settings);
+    store.ensure_bucket().await.unwrap();
+    let key = k("public/a.jpg");
+    store
+        .put(&key, Bytes::from_static(b"seen from outside"), "image/jpeg")
+        .await
+        .unwrap();
+    let url = store
+        .presign_get(&key, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        url.starts_with(&public),
+        "{}",
+        url.split('?').next().unwrap_or("")
+    );
+    let resp = reqwest::get(&url).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(&resp.bytes().await.unwrap()[..], b"seen from outside");
+    store.delete(&key).await.unwrap();
+}
+
 #[tokio::test]
 async fn local_folder_served_by_our_http() {
     let dir = tempfile::tempdir().unwrap();
@@ -126,6 +159,7 @@ async fn local_folder_served_by_our_http() {
         admin_token: None,
         webhook: None,
         blobs: Some(store.clone()),
+        telegram: None,
     };
     let server = HttpServer::start(&format!("127.0.0.1:{port}"), router(state))
         .await

@@ -382,7 +382,9 @@ async fn regenerate_is_a_new_run_linked_to_the_old_one() {
         )
         .await;
     s.w.wait_for(&first, "succeeded").await;
-    let again = portrait::regenerate(&s.w.engine, &first).await.unwrap();
+    let again = portrait::regenerate(&s.w.engine, &first, None)
+        .await
+        .unwrap();
     assert!(again.created && again.run_id != first);
     let done = s.w.wait_for(&again.run_id, "succeeded").await;
     assert_eq!(done.parent_run_id.as_deref(), Some(first.as_str()));

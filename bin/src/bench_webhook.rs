@@ -133,6 +133,7 @@ async fn measure(args: &WebhookBench, db: aisha_engine::Db) -> anyhow::Result<()
         admin_token: None,
         webhook: Some(webhook),
         blobs: None,
+        telegram: None,
     };
     let server = HttpServer::start("127.0.0.1:0", router(state)).await?;
     let target = Arc::new(Target {

@@ -15,10 +15,14 @@ pub struct Cli {
 pub enum Command {
     /// Run every role in one process (or the ones named by --roles).
     Serve {
-        /// Comma-separated roles: worker, http.
-        #[arg(long, value_delimiter = ',', default_value = "worker,http")]
-        roles: Vec<Role>,
+        /// Comma-separated roles: worker, http, bot (default: worker,http, plus bot when
+        /// TELEGRAM_BOT_TOKEN is set).
+        #[arg(long, value_delimiter = ',')]
+        roles: Option<Vec<Role>>,
     },
+    /// Run the Telegram bot (updates, dialogues, payments, deliveries) plus /health, /ready,
+    /// /metrics and, in webhook mode, POST /webhook/telegram.
+    Bot,
     /// Run the workflow worker (steps, scheduler, reconciler) plus /health, /ready, /metrics.
     Worker,
     /// Run the FAL webhook API (plus /health, /ready, /metrics): stateless, run replicas.
@@ -32,6 +36,8 @@ pub enum Command {
     Demo,
     /// Run a local FAL (queue API, signed webhooks, JWKS, files) for development and tests.
     SimFal(crate::sim::SimFalArgs),
+    /// Run a local Telegram Bot API server (users driven through its /_sim/ routes).
+    SimTelegram(crate::sim::SimTelegramArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Operator commands.
@@ -50,6 +56,7 @@ pub enum Command {
 pub enum Role {
     Worker,
     Http,
+    Bot,
 }
 
 #[derive(Subcommand, Debug)]
@@ -175,4 +182,6 @@ pub enum BenchCommand {
     Engine(crate::bench::EngineBench),
     /// Signed FAL callbacks per second through the webhook API, and their latency.
     Webhook(crate::bench_webhook::WebhookBench),
+    /// Telegram updates per second through the bot into runs on Postgres, and its memory.
+    Telegram(crate::bench_telegram::TelegramBench),
 }

@@ -1,7 +1,9 @@
 //! `aisha demo`: the whole product on this machine, with nothing configured and no network —
 //! SQLite, the local blob store, the FAL simulator, the real webhook service on localhost
-//! with signed callbacks. A demo user gets credits and 12 photos drawn at run time, trains an
-//! avatar, orders portraits in two styles, and every step is shown as it happens.
+//! with signed callbacks, and the real Telegram bot talking to a local Bot API server. A demo
+//! user meets the bot as a Telegram user would: /start (welcome credits), an album of 12
+//! photos drawn at run time, an avatar, portraits in two styles; every step and every
+//! message is shown as it happens.
 
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -9,20 +11,27 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aisha_adapters::http::{AppState, HttpServer, router};
-use aisha_engine::{Engine, StartOptions, on_db};
-use aisha_workflows::blob::{BlobKey, BlobStore};
-use aisha_workflows::credits::{Kind, Ledger};
-use aisha_workflows::outbox::Outbox;
+use aisha_adapters::telegram::sim::{
+    SentCall, SimConfig as TgSimConfig, SimTelegram, SimUser, UserAction,
+};
+use aisha_adapters::telegram::{TelegramBot, TelegramConfig};
+use aisha_engine::ops::RunFilter;
+use aisha_engine::{Engine, on_db};
+use aisha_workflows::blob::BlobKey;
+use aisha_workflows::credits::Ledger;
 use aisha_workflows::{avatar, portrait};
 use anyhow::{Context, bail};
-use bytes::Bytes;
+use base64::Engine as _;
 use image::{DynamicImage, Rgb, RgbImage};
 use serde_json::{Value, json};
 
 use crate::app;
 use crate::settings::Settings;
 
-const USER: &str = "demo-user";
+/// The demo user's Telegram id (and chat).
+const DEMO_CHAT: i64 = 424242;
+const USER: &str = "424242";
+const DEMO_TOKEN: &str = "424242:demo-bot-token";
 const STYLES: [&str; 2] = ["oil", "astronaut"];
 
 pub async fn run(base: &Settings) -> anyhow::Result<()> {
@@ -58,6 +67,7 @@ pub async fn run(base: &Settings) -> anyhow::Result<()> {
         admin_token: None,
         webhook: Some(webhook),
         blobs: app.blobs.local.clone(),
+        telegram: None,
     };
     let server = HttpServer::start(&settings.http_bind, router(state)).await?;
     let engine = app.engine.clone();
@@ -80,7 +90,7 @@ pub async fn run(base: &Settings) -> anyhow::Result<()> {
         idle_rss as f64 / 1024.0
     );
 
-    let result = scenario(&app.engine, app.blobs.store.as_ref(), &dir, &settings).await;
+    let result = scenario(&app, &dir, &settings).await;
 
     let _ = stop.send(true);
     let _ = worker.await;
@@ -128,81 +138,68 @@ struct Summary {
     portraits: Vec<PathBuf>,
 }
 
-async fn scenario(
-    engine: &Engine,
-    blobs: &dyn BlobStore,
-    dir: &Path,
-    settings: &Settings,
-) -> anyhow::Result<Summary> {
+async fn scenario(app: &app::App, dir: &Path, settings: &Settings) -> anyhow::Result<Summary> {
+    let engine = &app.engine;
     let db = engine.db().clone();
     let ledger = Ledger::new(db.clone());
-    ledger
-        .add(USER, Kind::Grant, 300, "demo", "demo-grant")
-        .await?;
-    println!("\n1. a demo user with 300 credits uploads 12 photos (drawn just now)");
-    let mut photos = Vec::new();
+    let sim = SimTelegram::start(TgSimConfig {
+        token: DEMO_TOKEN.into(),
+        ..TgSimConfig::default()
+    })
+    .await?;
+    let mut config = TelegramConfig::new(DEMO_TOKEN.into(), reqwest::Url::parse(&sim.base_url)?);
+    config.welcome_credits = 300;
+    config.chat_interval = Duration::from_millis(100);
+    let bot = TelegramBot::new(config, crate::bot::parts(settings, app));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let bot_task = tokio::spawn(async move { bot.run(None, stopped).await });
+    let mut user = Chat::new(&sim);
+    println!("\n1. a Telegram user says /start to the bot (a local Bot API server plays Telegram)");
+    user.send(json!({"text": "/start"}));
+    user.wait_for("Привет").await?;
+
+    println!("\n2. creates an avatar: name, preset, an album of 12 photos (drawn just now)");
+    user.send(json!({"text": "/avatar"}));
+    user.wait_for("Как назовём").await?;
+    user.send(json!({"text": "Demo"}));
+    let presets = user.wait_for("режим обучения").await?;
+    user.press(&presets, "p:fast");
+    user.wait_for("Пришлите").await?;
     for i in 0..12u8 {
-        let key = BlobKey::new(&["uploads", USER, &format!("selfie-{i:02}.png")])?;
-        blobs
-            .put(&key, Bytes::from(selfie(i)?), "image/png")
-            .await?;
-        photos.push(key);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(selfie(i)?);
+        user.send(json!({"document": {"bytes_b64": b64, "file_name": format!("selfie-{i:02}.png"), "mime_type": "image/png"}, "media_group_id": "demo-album"}));
     }
-    println!(
-        "\n2. avatar training ({} credits)",
-        settings.product.prices.avatar
-    );
-    let avatar_run = engine
-        .start(
-            avatar::NAME,
-            json!({"user_id": USER, "name": "Demo", "photos": photos, "preset": "fast"}),
-            StartOptions {
-                subject: Some(USER.into()),
-                ..StartOptions::default()
-            },
-        )
-        .await?
-        .run_id;
+    let count = user.wait_for("12 фото").await?;
+    user.press(&count, "train");
+    user.wait_for("в очереди").await?;
+    let avatar_run = latest_run(engine, avatar::NAME).await?;
     watch(engine, &[("avatar", avatar_run.clone())]).await?;
+    user.wait_for("готов").await?;
 
     println!(
-        "\n3. portraits in two styles, two of each ({} credits an image)",
+        "\n3. orders portraits in two styles, two of each ({} credits an image)",
         settings.product.prices.image
     );
     let mut runs = Vec::new();
     for style in STYLES {
-        let id = engine
-            .start(
-                portrait::NAME,
-                json!({"user_id": USER, "avatar_id": avatar_run, "style": style, "count": 2}),
-                StartOptions {
-                    subject: Some(USER.into()),
-                    ..StartOptions::default()
-                },
-            )
-            .await?
-            .run_id;
-        runs.push((style, id));
+        user.send(json!({"text": "/generate"}));
+        let styles = user.wait_for("Выберите стиль").await?;
+        user.press(&styles, &format!("s:{style}"));
+        let aspects = user.wait_for("Формат кадра").await?;
+        user.press(&aspects, "r:3x4");
+        let counts = user.wait_for("Сколько картинок").await?;
+        user.press(&counts, "n:2");
+        user.wait_for("Заказ принят").await?;
+        runs.push((style, latest_run(engine, portrait::NAME).await?));
     }
     let named: Vec<(&str, String)> = runs.iter().map(|(s, id)| (*s, id.clone())).collect();
     watch(engine, &named).await?;
-
-    println!("\n4. what the user was told (the outbox)");
-    for row in Outbox::new(db.clone())
-        .list(Some(USER), 20)
-        .await?
-        .into_iter()
-        .rev()
-    {
-        let n: Value = serde_json::from_str(&row.payload)?;
-        println!("  [{}] {}", row.kind, n["text_ru"].as_str().unwrap_or(""));
-        println!(
-            "  {:>width$} {}",
-            "",
-            n["text_en"].as_str().unwrap_or(""),
-            width = row.kind.len() + 2
-        );
+    for _ in STYLES {
+        user.wait_for("Что дальше").await?;
     }
+    let _ = stop.send(true);
+    let _ = bot_task.await;
+    sim.stop().await;
 
     let out = dir.join("portraits");
     std::fs::create_dir_all(&out)?;
@@ -221,7 +218,7 @@ async fn scenario(
         {
             let key = BlobKey::try_from(k.as_str().unwrap_or_default().to_string())?;
             let path = out.join(format!("{style}-{}.jpg", i + 1));
-            std::fs::write(&path, blobs.get(&key).await?)?;
+            std::fs::write(&path, app.blobs.store.get(&key).await?)?;
             portraits.push(path);
         }
         handovers.push(handover_ms(&db, id).await?);
@@ -249,6 +246,86 @@ async fn scenario(
         ),
         portraits,
     })
+}
+
+/// The newest run of `workflow` of the demo user.
+async fn latest_run(engine: &Engine, workflow: &str) -> anyhow::Result<String> {
+    let runs = engine
+        .list_runs(&RunFilter {
+            workflow: Some(workflow.into()),
+            subject: Some(USER.into()),
+            limit: Some(1),
+            ..RunFilter::default()
+        })
+        .await?;
+    runs.into_iter()
+        .next()
+        .map(|r| r.id)
+        .context("the bot started no run")
+}
+
+/// The demo user's side of the chat: sends, presses buttons, and prints what the bot says.
+struct Chat<'a> {
+    sim: &'a SimTelegram,
+    seen: u64,
+}
+
+impl<'a> Chat<'a> {
+    fn new(sim: &'a SimTelegram) -> Chat<'a> {
+        Chat { sim, seen: 0 }
+    }
+
+    fn who() -> SimUser {
+        SimUser {
+            id: DEMO_CHAT,
+            first_name: "Demo".into(),
+            language_code: Some("ru".into()),
+            username: None,
+        }
+    }
+
+    fn send(&self, action: Value) {
+        let mut v = action;
+        v["user"] = serde_json::to_value(Self::who()).unwrap_or_default();
+        if let Ok(a) = serde_json::from_value::<UserAction>(v) {
+            self.sim.push(a);
+        }
+    }
+
+    fn press(&self, message: &SentCall, data: &str) {
+        println!("  user  › [{data}]");
+        self.send(json!({"callback": {"data": data, "message_id": message.message_ids.first().copied().unwrap_or(0)}}));
+    }
+
+    /// Prints the bot's messages until one says `needle`; returns that one.
+    async fn wait_for(&mut self, needle: &str) -> anyhow::Result<SentCall> {
+        let t0 = Instant::now();
+        loop {
+            for c in self.sim.sent(Some(DEMO_CHAT), self.seen) {
+                self.seen = c.seq;
+                let text = c.params["text"]
+                    .as_str()
+                    .or_else(|| c.params["caption"].as_str())
+                    .or_else(|| c.params["media"][0]["caption"].as_str())
+                    .unwrap_or_default();
+                let files = if c.files.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{} image(s)]", c.files.len())
+                };
+                if !text.is_empty() || !files.is_empty() {
+                    println!("  bot   › {}{files}", text.replace('\n', "\n          "));
+                }
+                if text.contains(needle) {
+                    return Ok(c);
+                }
+            }
+            if t0.elapsed() > Duration::from_secs(120) {
+                bail!("the bot never said “{needle}”");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
 }
 
 /// From the FAL callback's arrival in the inbox to the delivery row in the outbox.
@@ -374,7 +451,7 @@ fn hsv(h: f32, s: f32, v: f32) -> Rgb<u8> {
 }
 
 /// This process's memory from /proc/self/status, in KiB (`VmRSS` now, `VmHWM` the peak).
-fn rss_kib(field: &str) -> u64 {
+pub(crate) fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -4,7 +4,9 @@ mod admin;
 mod admin_product;
 mod app;
 mod bench;
+mod bench_telegram;
 mod bench_webhook;
+mod bot;
 mod cli;
 mod demo;
 mod fal;
@@ -44,7 +46,17 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { roles } => serve::run(&settings, &roles, "serve").await,
+        Command::Serve { roles } => {
+            let roles = roles.unwrap_or_else(|| {
+                let mut r = vec![Role::Worker, Role::Http];
+                if settings.telegram.is_some() {
+                    r.push(Role::Bot);
+                }
+                r
+            });
+            serve::run(&settings, &roles, "serve").await
+        }
+        Command::Bot => serve::run(&settings, &[Role::Bot, Role::Http], "bot").await,
         Command::Worker => serve::run(&settings, &[Role::Worker, Role::Http], "worker").await,
         Command::Webhook { bind } => {
             let mut settings = settings;
@@ -54,6 +66,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             serve::run(&settings, &[Role::Http], "webhook").await
         }
         Command::SimFal(args) => sim::run(args).await,
+        Command::SimTelegram(args) => sim::run_telegram(args).await,
         Command::Demo => demo::run(&settings).await,
         Command::Migrate => {
             let db = app::open_db(&settings).await?;
@@ -73,6 +86,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Bench { command } => match command {
             BenchCommand::Engine(args) => bench::run(args).await,
             BenchCommand::Webhook(args) => bench_webhook::run(args).await,
+            BenchCommand::Telegram(args) => bench_telegram::run(args, &settings).await,
         },
     }
 }

@@ -10,6 +10,11 @@ use crate::settings::Settings;
 pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow::Result<()> {
     let app = app::open(settings, role_name, roles.contains(&Role::Worker)).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let bot = if roles.contains(&Role::Bot) {
+        Some(crate::bot::open(settings, &app)?)
+    } else {
+        None
+    };
     let mut handover = None;
     let http = if roles.contains(&Role::Http) {
         let (webhook, task) = app
@@ -23,6 +28,7 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
             admin_token: settings.admin_token.clone(),
             webhook: Some(webhook),
             blobs: app.blobs.local.clone(),
+            telegram: bot.as_ref().and_then(|b| b.webhook.clone()),
         };
         Some(
             HttpServer::start(&settings.http_bind, router(state))
@@ -39,6 +45,7 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
         fal = if app.fal.sim.is_some() { "simulator" } else { "configured" },
         "aisha started"
     );
+    let bot_task = bot.map(|b| b.spawn(stopped.clone()));
     if roles.contains(&Role::Worker) {
         app.engine.run_until(shutdown_signal()).await?;
     } else {
@@ -48,6 +55,9 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
         h.stop().await;
     }
     let _ = stop.send(true);
+    if let Some(t) = bot_task {
+        let _ = t.await;
+    }
     if let Some(t) = handover {
         let _ = t.await;
     }

@@ -10,6 +10,7 @@ use aisha_engine::{EngineConfig, QueueKind};
 
 pub mod fal;
 pub mod product;
+pub mod telegram;
 
 pub use fal::FalSettings;
 pub use product::ProductSettings;
@@ -41,6 +42,8 @@ pub struct Settings {
     pub engine: EngineConfig,
     pub fal: FalSettings,
     pub product: ProductSettings,
+    /// Set when `TELEGRAM_BOT_TOKEN` is.
+    pub telegram: Option<aisha_adapters::telegram::TelegramConfig>,
 }
 
 /// Printable: the database URL without its password, the admin token hidden.
@@ -61,6 +64,7 @@ impl std::fmt::Debug for Settings {
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
             .field("fal", &self.fal)
             .field("product", &self.product)
+            .field("telegram", &self.telegram)
             .finish_non_exhaustive()
     }
 }
@@ -241,6 +245,7 @@ impl Settings {
             engine,
             fal: FalSettings::from_env(&env)?,
             product: ProductSettings::from_env(&env)?,
+            telegram: telegram::from_env(&env)?,
         })
     }
 }

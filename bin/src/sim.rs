@@ -79,3 +79,30 @@ pub async fn run(a: SimFalArgs) -> anyhow::Result<()> {
     sim.stop().await;
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct SimTelegramArgs {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    bind: String,
+    /// The bot token it accepts (the bot's TELEGRAM_BOT_TOKEN).
+    #[arg(long, env = "TELEGRAM_BOT_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+/// `aisha sim-telegram`: a local Bot API server for development; users are driven through
+/// its `/_sim/` routes (see the README).
+pub async fn run_telegram(a: SimTelegramArgs) -> anyhow::Result<()> {
+    use aisha_adapters::telegram::sim::{SimConfig as TgConfig, SimTelegram};
+    let sim = SimTelegram::start(TgConfig {
+        bind: a.bind.clone(),
+        token: a.token,
+        ..TgConfig::default()
+    })
+    .await
+    .with_context(|| format!("--bind {}", a.bind))?;
+    println!("TELEGRAM_API_URL={}", sim.base_url);
+    crate::serve::shutdown_signal().await;
+    sim.stop().await;
+    Ok(())
+}

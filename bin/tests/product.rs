@@ -22,7 +22,9 @@ fn demo_trains_an_avatar_and_writes_portraits() {
         String::from_utf8_lossy(&out.stderr)
     );
     for line in [
-        "avatar_ready",
+        "bot   › Привет",
+        "Аватар «Demo» готов",
+        "[2 image(s)]",
         "summary",
         "credits: granted 300, spent 170, balance 130",
         "callback received → images stored",

@@ -297,6 +297,50 @@ async fn exists(tx: &mut DbTx, key: &str) -> Result<bool, CreditsError> {
     Ok(found.is_some())
 }
 
+/// One ledger entry as the user sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct EntryView {
+    pub kind: String,
+    pub amount: i64,
+    pub reason: String,
+    pub created_at: i64,
+}
+
+impl Ledger {
+    /// The user's latest entries, newest first.
+    pub async fn entries(&self, user_id: &str, limit: i64) -> Result<Vec<EntryView>, CreditsError> {
+        Ok(aisha_engine::on_db!(&self.db, p => sqlx::query_as(
+            "SELECT kind, amount, reason, created_at FROM credit_ledger WHERE user_id = $1 \
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// Takes back `amount` credits of a refunded purchase (once per `key`); fails with
+    /// `Insufficient` and changes nothing when the user has spent them.
+    pub async fn take_back_purchase(
+        &self,
+        user_id: &str,
+        amount: i64,
+        reason: &str,
+        key: &str,
+    ) -> Result<Applied, CreditsError> {
+        positive(amount)?;
+        let entry = Entry {
+            user_id,
+            kind: Kind::Purchase,
+            amount: -amount,
+            run_id: None,
+            reason,
+            key: format!("purchase-refund:{key}"),
+        };
+        self.write(entry, None).await
+    }
+}
+
 /// What must hold at all times; tests check it after every scenario.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Invariants {
@@ -313,7 +357,7 @@ impl Ledger {
         let row: (Option<i64>, Option<i64>, Option<i64>, Option<i64>) = aisha_engine::on_db!(&self.db, p => sqlx::query_as(
             "SELECT \
                CAST(SUM(CASE WHEN kind = 'grant' THEN amount ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN kind = 'purchase' THEN amount ELSE 0 END) AS BIGINT), \
+               CAST(SUM(CASE WHEN kind = 'purchase' AND amount > 0 THEN amount ELSE 0 END) AS BIGINT), \
                CAST(SUM(CASE WHEN kind = 'refund' THEN amount ELSE 0 END) AS BIGINT), \
                CAST(-SUM(CASE WHEN kind IN ('reservation', 'refund') AND run_id IN \
                    (SELECT run_id FROM credit_ledger WHERE kind = 'capture') THEN amount ELSE 0 END) AS BIGINT) \

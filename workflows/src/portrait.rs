@@ -73,10 +73,12 @@ pub fn workflow(p: Product) -> Workflow<PortraitGeneration, Product> {
         .on_failure(failed)
 }
 
-/// "Again": the same order with a new seed, as a new run whose parent is `run_id`.
+/// "Again": the same order with a new seed, as a new run whose parent is `run_id`. The same
+/// `idempotency_key` (e.g. the button press) gives the same new run.
 pub async fn regenerate(
     engine: &aisha_engine::Engine,
     run_id: &str,
+    idempotency_key: Option<String>,
 ) -> Result<aisha_engine::Started, aisha_engine::EngineError> {
     let old = engine.show_run(run_id).await?;
     let s: PortraitGeneration = serde_json::from_value(old.state.clone()).map_err(|e| {
@@ -95,7 +97,7 @@ pub async fn regenerate(
     });
     let opts = aisha_engine::StartOptions {
         subject: old.run.subject.clone(),
-        idempotency_key: None,
+        idempotency_key,
         parent_run_id: Some(run_id.to_string()),
     };
     engine.start(NAME, input, opts).await

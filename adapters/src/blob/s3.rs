@@ -17,6 +17,10 @@ const PART: usize = 8 << 20;
 #[derive(Clone)]
 pub struct S3Settings {
     pub endpoint: String,
+    /// Where outside services (FAL) reach the same store, when that is not `endpoint` (e.g.
+    /// `https://s3.example.com` in front of `http://minio:9000`): presigned URLs carry the
+    /// host they were signed for.
+    pub public_endpoint: Option<String>,
     pub bucket: String,
     pub access_key_id: String,
     pub secret_access_key: String,
@@ -27,6 +31,7 @@ impl std::fmt::Debug for S3Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Settings")
             .field("endpoint", &self.endpoint)
+            .field("public_endpoint", &self.public_endpoint)
             .field("bucket", &self.bucket)
             .field("region", &self.region)
             .finish_non_exhaustive()
@@ -36,6 +41,8 @@ impl std::fmt::Debug for S3Settings {
 #[derive(Clone, Debug)]
 pub struct S3BlobStore {
     client: aws_sdk_s3::Client,
+    /// Signs presigned URLs for the public endpoint (the same client when there is none).
+    presigner: aws_sdk_s3::Client,
     bucket: String,
 }
 
@@ -52,9 +59,22 @@ fn unavailable(op: &str, e: impl std::error::Error) -> BlobError {
 
 impl S3BlobStore {
     pub fn new(s: &S3Settings) -> S3BlobStore {
+        let client = Self::client(s, &s.endpoint);
+        let presigner = match &s.public_endpoint {
+            Some(public) => Self::client(s, public),
+            None => client.clone(),
+        };
+        S3BlobStore {
+            client,
+            presigner,
+            bucket: s.bucket.clone(),
+        }
+    }
+
+    fn client(s: &S3Settings, endpoint: &str) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&s.endpoint)
+            .endpoint_url(endpoint)
             .region(Region::new(s.region.clone()))
             .credentials_provider(Credentials::new(
                 &s.access_key_id,
@@ -65,10 +85,7 @@ impl S3BlobStore {
             ))
             .force_path_style(true)
             .build();
-        S3BlobStore {
-            client: aws_sdk_s3::Client::from_conf(config),
-            bucket: s.bucket.clone(),
-        }
+        aws_sdk_s3::Client::from_conf(config)
     }
 
     /// Creates the bucket if it is not there (start-up of a fresh deployment and tests).
@@ -266,7 +283,7 @@ impl BlobStore for S3BlobStore {
         let config = PresigningConfig::expires_in(ttl)
             .map_err(|e| BlobError::Unavailable(format!("presign: {e}")))?;
         let req = self
-            .client
+            .presigner
             .get_object()
             .bucket(&self.bucket)
             .key(key.as_str())

@@ -4,6 +4,7 @@
 mod admin;
 mod blobs;
 mod probes;
+pub mod telegram;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub webhook: Option<Arc<webhook::WebhookService>>,
     /// The embedded blob store, whose presigned URLs this server answers.
     pub blobs: Option<Arc<crate::blob::local::LocalBlobStore>>,
+    /// `POST /webhook/telegram`; `None` unless the bot runs here in webhook mode.
+    pub telegram: Option<Arc<telegram::TelegramWebhook>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -38,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .push(Router::with_path("metrics").get(probes::metrics))
         .push(admin::router())
         .push(webhook::router())
+        .push(telegram::router())
         .push(blobs::router())
 }
 

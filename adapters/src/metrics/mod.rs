@@ -32,6 +32,8 @@ pub struct Metrics {
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
     credits: std::sync::Arc<SnapshotCounter>,
+    telegram_requests: IntCounterVec,
+    telegram_updates: IntCounterVec,
 }
 
 /// Version and commit of this build, baked in by the build (`AISHA_COMMIT`).
@@ -152,6 +154,20 @@ impl Metrics {
             ),
             &["version", "commit", "role"],
         )?;
+        let telegram_requests = IntCounterVec::new(
+            Opts::new(
+                "aisha_telegram_requests_total",
+                "Calls to the Telegram Bot API by method and outcome (ok, retry_after, api_error, network)",
+            ),
+            &["method", "outcome"],
+        )?;
+        let telegram_updates = IntCounterVec::new(
+            Opts::new(
+                "aisha_telegram_updates_total",
+                "Telegram updates by kind and outcome (stored, duplicate, handled, failed)",
+            ),
+            &["kind", "outcome"],
+        )?;
         let (version, commit) = build_info();
         build.with_label_values(&[version, commit, role]).set(1);
         for c in [
@@ -169,6 +185,8 @@ impl Metrics {
             Box::new(http_duration.clone()),
             Box::new(SharedCollector(credits.clone())),
             Box::new(fal_duration.clone()),
+            Box::new(telegram_requests.clone()),
+            Box::new(telegram_updates.clone()),
             Box::new(build),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
@@ -190,7 +208,21 @@ impl Metrics {
             http_requests,
             http_duration,
             credits,
+            telegram_requests,
+            telegram_updates,
         })
+    }
+
+    pub fn telegram_request(&self, method: &str, outcome: &str) {
+        self.telegram_requests
+            .with_label_values(&[method, outcome])
+            .inc();
+    }
+
+    pub fn telegram_update(&self, kind: &str, outcome: &str) {
+        self.telegram_updates
+            .with_label_values(&[kind, outcome])
+            .inc();
     }
 
     pub fn registry(&self) -> &Registry {

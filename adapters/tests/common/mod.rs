@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod telegram;
 pub mod world;
 
 use std::io::Write;
@@ -67,6 +68,7 @@ pub fn s3_settings() -> S3Settings {
     let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
     S3Settings {
         endpoint: var("AISHA_TEST_S3", "http://127.0.0.1:8333"),
+        public_endpoint: None,
         bucket: format!(
             "aisha-t-{}",
             ulid::Ulid::generate().to_string().to_lowercase()

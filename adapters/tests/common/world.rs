@@ -110,6 +110,7 @@ impl World {
             admin_token: None,
             webhook: Some(webhook),
             blobs: Some(local_blobs.clone()),
+            telegram: None,
         };
         let server = HttpServer::start(&format!("127.0.0.1:{port}"), router(state))
             .await

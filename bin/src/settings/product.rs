@@ -31,8 +31,22 @@ impl ProductSettings {
                         got: String::new(),
                     })
                 };
+                let public_endpoint = match env.get("S3_PUBLIC_URL") {
+                    Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                        Some(u.trim_end_matches('/').to_string())
+                    }
+                    Some(u) => {
+                        return Err(SettingsError {
+                            var: "S3_PUBLIC_URL",
+                            expected: "an http:// or https:// URL".into(),
+                            got: u.into(),
+                        });
+                    }
+                    None => None,
+                };
                 Some(S3Settings {
                     endpoint: endpoint.to_string(),
+                    public_endpoint,
                     bucket: need("S3_BUCKET")?,
                     access_key_id: need("S3_ACCESS_KEY_ID")?,
                     secret_access_key: need("S3_SECRET_ACCESS_KEY")?,

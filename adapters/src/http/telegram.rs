@@ -1,0 +1,73 @@
+//! `POST /webhook/telegram` (TELEGRAM_MODE=webhook): Telegram's updates, accepted only with
+//! our secret in `X-Telegram-Bot-Api-Secret-Token`, committed to the update inbox before the
+//! 200 (Telegram redelivers anything else).
+
+use std::sync::Arc;
+
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use crate::telegram::intake::Intake;
+
+pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+const MAX_BODY: usize = 1 << 20;
+
+pub struct TelegramWebhook {
+    pub intake: Arc<Intake>,
+    pub secret: String,
+}
+
+pub fn router() -> Router {
+    Router::with_path("webhook/telegram").post(receive)
+}
+
+fn reject(res: &mut Response, status: StatusCode, error: &str) {
+    res.status_code(status);
+    res.render(Json(json!({ "error": error })));
+}
+
+#[handler]
+async fn receive(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let Some(hook) = depot
+        .get_typed::<AppState>()
+        .ok()
+        .and_then(|s| s.telegram.clone())
+    else {
+        return reject(
+            res,
+            StatusCode::NOT_FOUND,
+            "this process does not take Telegram updates",
+        );
+    };
+    let given = req
+        .headers()
+        .get(SECRET_HEADER)
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
+    if !bool::from(given.ct_eq(hook.secret.as_bytes())) {
+        tracing::warn!("Telegram webhook without the right secret");
+        return reject(res, StatusCode::UNAUTHORIZED, "bad secret");
+    }
+    let body = match req.payload_with_max_size(MAX_BODY).await {
+        Ok(b) => b.clone(),
+        Err(_) => return reject(res, StatusCode::BAD_REQUEST, "unreadable or too large body"),
+    };
+    let update: teloxide::types::Update = match serde_json::from_slice(&body) {
+        Ok(u) => u,
+        Err(e) => return reject(res, StatusCode::BAD_REQUEST, &format!("not an update: {e}")),
+    };
+    match hook.intake.take(vec![update]).await {
+        Ok(()) => res.render(Json(json!({"status": "stored"}))),
+        Err(e) => {
+            tracing::error!(error = %e, "storing a Telegram update");
+            reject(
+                res,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot store right now",
+            )
+        }
+    }
+}

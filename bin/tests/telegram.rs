@@ -1,0 +1,535 @@
+//! The Telegram bot through the binary: `aisha serve` with TELEGRAM_BOT_TOKEN, talking over
+//! HTTP to a local Bot API server (the real teloxide client, real multipart uploads and file
+//! downloads), the FAL simulator, SQLite. Users are driven through the Bot API server the
+//! way Telegram would deliver their messages, button presses and payments.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aisha_adapters::telegram::sim::{
+    Fault, Pay, SentCall, SimConfig, SimTelegram, SimUser, UserAction,
+};
+use base64::Engine as _;
+use common::{Dir, Server, aisha, free_port, json, spawn, until_up};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "123456:TEST-token-abcdefgh";
+const ADMIN: i64 = 9000;
+
+fn user(id: i64, lang: &str) -> SimUser {
+    serde_json::from_value(json!({"id": id, "first_name": format!("U{id}"), "language_code": lang}))
+        .unwrap()
+}
+
+fn act(u: &SimUser, rest: Value) -> UserAction {
+    let mut v = rest;
+    v["user"] = serde_json::to_value(u).unwrap();
+    serde_json::from_value(v).unwrap()
+}
+
+fn photo(w: u32, h: u32, seed: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            (x * 255 / w) as u8 ^ seed,
+            (y * 255 / h) as u8,
+            seed.wrapping_mul(37),
+        ])
+    });
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(
+            &mut std::io::Cursor::new(&mut out),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    out
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn text_of(c: &SentCall) -> String {
+    c.params["text"]
+        .as_str()
+        .or_else(|| c.params["caption"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The buttons' callback data of a sent message.
+fn buttons(c: &SentCall) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(rows) = c.params["reply_markup"]["inline_keyboard"].as_array() {
+        for row in rows {
+            for b in row.as_array().into_iter().flatten() {
+                if let Some(d) = b["callback_data"].as_str() {
+                    out.push(d.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+struct Bot {
+    sim: SimTelegram,
+    dir: Dir,
+    env: Vec<(String, String)>,
+    server: Option<Server>,
+    /// Calls already looked at, per test step.
+    seen: u64,
+}
+
+impl Bot {
+    async fn start(extra: &[(&str, &str)]) -> Bot {
+        let sim = SimTelegram::start(SimConfig {
+            token: TOKEN.into(),
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let dir = Dir::new();
+        let port = free_port();
+        let mut env: Vec<(String, String)> = vec![
+            ("HTTP_BIND".into(), format!("127.0.0.1:{port}")),
+            ("TELEGRAM_BOT_TOKEN".into(), TOKEN.into()),
+            ("TELEGRAM_API_URL".into(), sim.base_url.clone()),
+            ("TELEGRAM_ADMIN_IDS".into(), ADMIN.to_string()),
+            ("TELEGRAM_CHAT_INTERVAL_MS".into(), "20".into()),
+            ("SIM_FAL_DELAY_MS".into(), "100".into()),
+        ];
+        for (k, v) in extra {
+            env.push((k.to_string(), v.to_string()));
+        }
+        let mut b = Bot {
+            sim,
+            dir,
+            env,
+            server: None,
+            seen: 0,
+        };
+        b.up().await;
+        b
+    }
+
+    fn env(&self) -> Vec<(&str, &str)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    async fn up(&mut self) {
+        self.server = Some(spawn(&self.dir, &["serve"], &self.env()));
+        let bind = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "HTTP_BIND")
+            .unwrap()
+            .1
+            .clone();
+        until_up(&format!("http://{bind}/health")).await;
+    }
+
+    /// SIGKILL: no goodbye, whatever was in flight.
+    fn kill(&mut self) {
+        self.server = None;
+    }
+
+    fn send(&self, u: &SimUser, rest: Value) -> i64 {
+        self.sim.push(act(u, rest)).update_id
+    }
+
+    /// The first call to `chat` after the last one returned here that says `needle`.
+    async fn said(&mut self, chat: i64, needle: &str) -> SentCall {
+        let t0 = Instant::now();
+        loop {
+            if let Some(c) = self
+                .sim
+                .sent(Some(chat), self.seen)
+                .into_iter()
+                .find(|c| text_of(c).contains(needle))
+            {
+                self.seen = c.seq;
+                return c;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "the bot never said “{needle}” to {chat}; it said: {:#?}",
+                self.sim
+                    .sent(Some(chat), 0)
+                    .iter()
+                    .map(|c| (c.method.clone(), text_of(c)))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The first call of `method` to `chat` after the last one returned here.
+    async fn called(&mut self, chat: i64, method: &str) -> SentCall {
+        let t0 = Instant::now();
+        loop {
+            if let Some(c) = self
+                .sim
+                .sent(Some(chat), self.seen)
+                .into_iter()
+                .find(|c| c.method == method)
+            {
+                self.seen = c.seq;
+                return c;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "no {method} to {chat}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The first call of `method`, to any chat or none (answers, webhook registration).
+    async fn call_of(&self, method: &str) -> SentCall {
+        let t0 = Instant::now();
+        loop {
+            if let Some(c) = self
+                .sim
+                .sent(None, 0)
+                .into_iter()
+                .find(|c| c.method == method)
+            {
+                return c;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "no {method}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn press(&self, u: &SimUser, c: &SentCall, data: &str) {
+        assert!(
+            buttons(c).iter().any(|b| b == data),
+            "no button {data} in {:?}",
+            buttons(c)
+        );
+        self.sim.push(act(
+            u,
+            json!({"callback": {"data": data, "message_id": c.message_ids[0]}}),
+        ));
+    }
+
+    fn balance(&self, user: i64) -> i64 {
+        let v = json(&aisha(
+            &self.dir,
+            &["admin", "credits", "balance", &user.to_string(), "--json"],
+            &self.env(),
+        ));
+        v["balance"].as_i64().unwrap()
+    }
+
+    async fn stop(self) {
+        drop(self.server);
+        self.sim.stop().await;
+    }
+}
+
+/// Creates an avatar for `u` through the dialogue; returns once the bot says it is ready.
+async fn train_avatar(bot: &mut Bot, u: &SimUser, bad_at: Option<usize>) {
+    let chat = u.id;
+    bot.send(u, json!({"text": "/avatar"}));
+    bot.said(chat, "Как назовём").await;
+    bot.send(u, json!({"text": "Анна"}));
+    let presets = bot.said(chat, "режим обучения").await;
+    bot.press(u, &presets, "p:fast");
+    bot.said(chat, "Пришлите от 10 до 20 фото").await;
+    let album = format!("album-{chat}");
+    let mut good = 0;
+    for i in 0..20u8 {
+        let bytes = if Some(i as usize) == bad_at {
+            photo(200, 150, i)
+        } else {
+            photo(640, 800, i)
+        };
+        if Some(i as usize) != bad_at {
+            good += 1;
+        }
+        bot.send(
+            u,
+            json!({"photo": {"bytes_b64": b64(&bytes)}, "media_group_id": album}),
+        );
+    }
+    if bad_at.is_some() {
+        let refused = bot.said(chat, "не подойдёт").await;
+        assert!(
+            text_of(&refused).contains("200×150"),
+            "{}",
+            text_of(&refused)
+        );
+    }
+    let count = bot.said(chat, &format!("{good} фото")).await;
+    bot.press(u, &count, "train");
+    bot.said(chat, "в очереди").await;
+    bot.said(chat, "готов").await;
+}
+
+#[tokio::test]
+async fn the_whole_journey_from_start_to_portraits() {
+    let mut bot = Bot::start(&[("WELCOME_CREDITS", "300")]).await;
+    let anna = user(501, "ru");
+    bot.send(&anna, json!({"text": "/start"}));
+    let hello = bot.said(501, "Привет").await;
+    assert!(text_of(&hello).contains("300 кредитов"));
+    assert!(buttons(&hello).contains(&"m:avatar".to_string()));
+    // A second /start grants nothing more.
+    bot.send(&anna, json!({"text": "/start"}));
+    let again = bot.said(501, "Привет").await;
+    assert!(!text_of(&again).contains("кредитов для начала"));
+    assert_eq!(bot.balance(501), 300);
+
+    // An album of 20 photos with a bad one in the middle.
+    train_avatar(&mut bot, &anna, Some(7)).await;
+    assert_eq!(bot.balance(501), 150);
+
+    // Generate: the only avatar is chosen, a style, an aspect, two images.
+    bot.send(&anna, json!({"text": "/generate"}));
+    let styles = bot.said(501, "Выберите стиль").await;
+    bot.press(&anna, &styles, "s:business");
+    let aspects = bot.said(501, "Формат кадра").await;
+    bot.press(&anna, &aspects, "r:3x4");
+    let counts = bot.said(501, "Сколько картинок").await;
+    bot.press(&anna, &counts, "n:2");
+    let accepted = bot.said(501, "Заказ принят").await;
+    assert!(text_of(&accepted).contains("10 кредитов"));
+    let album = bot.called(501, "sendMediaGroup").await;
+    assert_eq!(album.files.len(), 2, "{album:?}");
+    assert!(album.files.iter().all(|f| f.bytes > 1000));
+    let next = bot.said(501, "Что дальше").await;
+    assert!(buttons(&next).iter().any(|b| b.starts_with("again:")));
+    assert_eq!(bot.balance(501), 140);
+
+    // "Again": the same order once more, charged once.
+    let again_button = buttons(&next)
+        .into_iter()
+        .find(|b| b.starts_with("again:"))
+        .unwrap();
+    bot.press(&anna, &next, &again_button);
+    bot.said(501, "Заказ принят").await;
+    assert_eq!(bot.called(501, "sendMediaGroup").await.files.len(), 2);
+    assert_eq!(bot.balance(501), 130);
+
+    // The gallery shows her 4 portraits; another user sees none and cannot delete hers.
+    bot.send(&anna, json!({"text": "/gallery"}));
+    let shown = bot.called(501, "sendMediaGroup").await;
+    assert_eq!(shown.files.len(), 4);
+    let page = bot.said(501, "Галерея").await;
+    let delete = buttons(&page)
+        .into_iter()
+        .find(|b| b.starts_with("del:"))
+        .unwrap();
+    let bob = user(502, "en");
+    bot.send(&bob, json!({"text": "/gallery"}));
+    bot.said(502, "gallery is empty").await;
+    bot.sim.push(act(
+        &bob,
+        json!({"callback": {"data": delete, "message_id": 1}}),
+    ));
+    bot.said(502, "No such portrait").await;
+    bot.press(&anna, &page, &delete);
+    bot.said(501, "Удалено").await;
+    bot.send(&anna, json!({"text": "/gallery"}));
+    assert_eq!(bot.called(501, "sendMediaGroup").await.files.len(), 3);
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn stars_are_credited_once_and_forgeries_are_ignored() {
+    let mut bot = Bot::start(&[]).await;
+    let u = user(601, "en");
+    bot.send(&u, json!({"text": "/balance"}));
+    let balance = bot.said(601, "Balance: 0").await;
+    bot.press(&u, &balance, "buy:250");
+    let invoice = bot.called(601, "sendInvoice").await;
+    assert_eq!(invoice.params["currency"], "XTR");
+    assert_eq!(invoice.params["prices"][0]["amount"], 100);
+    let payload = invoice.params["payload"].as_str().unwrap().to_string();
+
+    // Someone else cannot pay the invoice: the pre-checkout is refused.
+    let eve = user(666, "en");
+    bot.send(&eve, json!({"pre_checkout": {"currency": "XTR", "total_amount": 100, "invoice_payload": payload}}));
+    let refusal = bot.call_of("answerPreCheckoutQuery").await;
+    assert_eq!(refusal.params["ok"], false, "{refusal:?}");
+
+    let paid = bot
+        .sim
+        .pay(Pay {
+            user: u.clone(),
+            invoice_message_id: invoice.message_ids[0],
+            charge_id: Some("charge-1".into()),
+            tamper: None,
+        })
+        .await;
+    assert!(paid.ok, "{paid:?}");
+    bot.said(601, "+250 credits").await;
+    assert_eq!(bot.balance(601), 250);
+
+    // Telegram delivering the same payment again, a payment with a doctored payload, one for a
+    // smaller amount, and one in another currency change nothing.
+    let payment = |charge: &str, payload: &str, amount: u32, currency: &str| {
+        json!({"successful_payment": {"currency": currency, "total_amount": amount, "invoice_payload": payload,
+            "telegram_payment_charge_id": charge, "provider_payment_charge_id": ""}})
+    };
+    bot.send(&u, payment("charge-1", &payload, 100, "XTR"));
+    bot.send(
+        &u,
+        payment("charge-2", &payload.replace(":250:", ":2500:"), 100, "XTR"),
+    );
+    bot.send(&u, payment("charge-3", &payload, 1, "XTR"));
+    bot.send(&u, payment("charge-4", &payload, 100, "USD"));
+    bot.send(&u, json!({"text": "/balance"}));
+    bot.said(601, "Balance: 250").await;
+    assert_eq!(bot.balance(601), 250);
+
+    // The admin refunds it: the Stars go back, the credits too.
+    let admin = user(ADMIN, "en");
+    bot.send(&admin, json!({"text": "/refund charge-1"}));
+    bot.said(ADMIN, "refunded 100").await;
+    assert_eq!(bot.balance(601), 0);
+    assert!(
+        bot.sim
+            .sent(None, 0)
+            .iter()
+            .any(|c| c.method == "refundStarPayment")
+    );
+    bot.send(&admin, json!({"text": "/refund charge-1"}));
+    bot.said(ADMIN, "refunded already").await;
+    // Not an admin: the command is unknown.
+    bot.send(&u, json!({"text": "/grant 601 1000"}));
+    bot.said(601, "Unknown command").await;
+    assert_eq!(bot.balance(601), 0);
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn a_429_is_waited_out_and_a_restarted_bot_carries_on() {
+    let mut bot = Bot::start(&[]).await;
+    let u = user(701, "ru");
+    bot.sim.fail_next(Fault::RetryAfter {
+        method: Some("sendMessage".into()),
+        count: 1,
+        seconds: 1,
+    });
+    let t0 = Instant::now();
+    bot.send(&u, json!({"text": "/start"}));
+    bot.said(701, "Привет").await;
+    assert!(
+        t0.elapsed() >= Duration::from_secs(1),
+        "retry_after not honoured"
+    );
+    assert_eq!(bot.sim.stats().too_many_requests, 1);
+    assert_eq!(
+        bot.sim
+            .sent(Some(701), 0)
+            .iter()
+            .filter(|c| text_of(c).contains("Привет"))
+            .count(),
+        1
+    );
+
+    // Mid-dialogue: named the avatar, then the bot dies; a message sent while it is down is
+    // handled after the restart, in the dialogue where the user was.
+    bot.send(&u, json!({"text": "/avatar"}));
+    bot.said(701, "Как назовём").await;
+    bot.send(&u, json!({"text": "Вера"}));
+    bot.said(701, "режим обучения").await;
+    bot.kill();
+    bot.send(&u, json!({"text": "/cancel"}));
+    bot.up().await;
+    bot.said(701, "Отменено").await;
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_mode_takes_updates_only_with_the_secret() {
+    let secret = "hook-secret_0123456789";
+    // Telegram calls webhooks over HTTPS only; the test posts to the bot's socket itself.
+    let mut bot = Bot::start(&[
+        ("TELEGRAM_MODE", "webhook"),
+        ("TELEGRAM_WEBHOOK_SECRET", secret),
+        ("PUBLIC_URL", "https://bot.example.test"),
+    ])
+    .await;
+    let bind = bot
+        .env
+        .iter()
+        .find(|(k, _)| k == "HTTP_BIND")
+        .unwrap()
+        .1
+        .clone();
+    // The bot registered its webhook, secret included.
+    let hook = bot.call_of("setWebhook").await;
+    assert_eq!(
+        hook.params["url"],
+        "https://bot.example.test/webhook/telegram"
+    );
+    assert_eq!(hook.params["secret_token"], secret);
+    let update = json!({"update_id": 7001, "message": {"message_id": 1, "date": 1_700_000_000,
+        "chat": {"id": 801, "type": "private", "first_name": "W"},
+        "from": {"id": 801, "is_bot": false, "first_name": "W", "language_code": "en"},
+        "text": "/start", "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}});
+    let url = format!("http://{bind}/webhook/telegram");
+    let http = reqwest::Client::new();
+    let post = |secret: Option<&str>, body: String| {
+        let mut r = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(s) = secret {
+            r = r.header("X-Telegram-Bot-Api-Secret-Token", s);
+        }
+        r.send()
+    };
+    assert_eq!(post(None, update.to_string()).await.unwrap().status(), 401);
+    assert_eq!(
+        post(Some("wrong"), update.to_string())
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        post(Some(secret), "{not json".into())
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert!(
+        bot.sim.sent(Some(801), 0).is_empty(),
+        "a refused update was handled"
+    );
+    assert_eq!(
+        post(Some(secret), update.to_string())
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Telegram retrying the same update changes nothing.
+    assert_eq!(
+        post(Some(secret), update.to_string())
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    bot.said(801, "Hi! I'm Aisha").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let hellos = bot
+        .sim
+        .sent(Some(801), 0)
+        .iter()
+        .filter(|c| text_of(c).contains("Hi!"))
+        .count();
+    assert_eq!(hellos, 1);
+    bot.stop().await;
+}
