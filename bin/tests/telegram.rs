@@ -123,14 +123,16 @@ impl Bot {
 
     async fn up(&mut self) {
         self.server = Some(spawn(&self.dir, &["serve"], &self.env()));
-        let bind = self
-            .env
+        until_up(&format!("http://{}/health", self.bind())).await;
+    }
+
+    /// Where the bot's HTTP server listens.
+    fn bind(&self) -> String {
+        self.env
             .iter()
             .find(|(k, _)| k == "HTTP_BIND")
+            .map(|(_, v)| v.clone())
             .unwrap()
-            .1
-            .clone();
-        until_up(&format!("http://{bind}/health")).await;
     }
 
     /// SIGKILL: no goodbye, whatever was in flight.
@@ -144,46 +146,33 @@ impl Bot {
 
     /// The first call to `chat` after the last one returned here that says `needle`.
     async fn said(&mut self, chat: i64, needle: &str) -> SentCall {
+        self.next(chat, &format!("say “{needle}”"), |c| {
+            text_of(c).contains(needle)
+        })
+        .await
+    }
+
+    /// The first call of `method` to `chat` after the last one returned here.
+    async fn called(&mut self, chat: i64, method: &str) -> SentCall {
+        self.next(chat, &format!("call {method}"), |c| c.method == method)
+            .await
+    }
+
+    async fn next(&mut self, chat: i64, what: &str, pred: impl Fn(&SentCall) -> bool) -> SentCall {
         let t0 = Instant::now();
         loop {
-            if let Some(c) = self
-                .sim
-                .sent(Some(chat), self.seen)
-                .into_iter()
-                .find(|c| text_of(c).contains(needle))
-            {
+            if let Some(c) = self.sim.sent(Some(chat), self.seen).into_iter().find(&pred) {
                 self.seen = c.seq;
                 return c;
             }
             assert!(
                 t0.elapsed() < Duration::from_secs(30),
-                "the bot never said “{needle}” to {chat}; it said: {:#?}",
+                "the bot did not {what} to {chat}; it sent: {:#?}",
                 self.sim
                     .sent(Some(chat), 0)
                     .iter()
                     .map(|c| (c.method.clone(), text_of(c)))
                     .collect::<Vec<_>>()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// The first call of `method` to `chat` after the last one returned here.
-    async fn called(&mut self, chat: i64, method: &str) -> SentCall {
-        let t0 = Instant::now();
-        loop {
-            if let Some(c) = self
-                .sim
-                .sent(Some(chat), self.seen)
-                .into_iter()
-                .find(|c| c.method == method)
-            {
-                self.seen = c.seq;
-                return c;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "no {method} to {chat}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -458,13 +447,7 @@ async fn webhook_mode_takes_updates_only_with_the_secret() {
         ("PUBLIC_URL", "https://bot.example.test"),
     ])
     .await;
-    let bind = bot
-        .env
-        .iter()
-        .find(|(k, _)| k == "HTTP_BIND")
-        .unwrap()
-        .1
-        .clone();
+    let bind = bot.bind();
     // The bot registered its webhook, secret included.
     let hook = bot.call_of("setWebhook").await;
     assert_eq!(

@@ -15,12 +15,7 @@ use crate::telegram::dialogue::State;
 use crate::telegram::keyboards;
 
 pub async fn begin(ctx: &BotCtx, w: &Who) -> Result<(), BotError> {
-    let ready: Vec<(String, String)> = of_user(ctx, w.user)
-        .await?
-        .into_iter()
-        .filter(|a| a.status == "ready")
-        .map(|a| (a.id, a.name))
-        .collect();
+    let ready = ready_avatars(ctx, w.user).await?;
     if ready.is_empty() {
         ctx.say(
             w.chat,
@@ -45,6 +40,16 @@ pub async fn begin(ctx: &BotCtx, w: &Who) -> Result<(), BotError> {
     }
 }
 
+/// The user's ready avatars: (id, name), newest first.
+async fn ready_avatars(ctx: &BotCtx, user: i64) -> Result<Vec<(String, String)>, BotError> {
+    Ok(of_user(ctx, user)
+        .await?
+        .into_iter()
+        .filter(|a| a.status == "ready")
+        .map(|a| (a.id, a.name))
+        .collect())
+}
+
 async fn choose(ctx: &BotCtx, w: &Who, ready: &[(String, String)]) -> Result<(), BotError> {
     ctx.say(
         w.chat,
@@ -57,20 +62,15 @@ async fn choose(ctx: &BotCtx, w: &Who, ready: &[(String, String)]) -> Result<(),
 
 /// "Another avatar": the user's ready avatars to pick from.
 pub async fn pick(ctx: &BotCtx, w: &Who) -> Result<(), BotError> {
-    let ready: Vec<(String, String)> = of_user(ctx, w.user)
-        .await?
-        .into_iter()
-        .filter(|a| a.status == "ready")
-        .map(|a| (a.id, a.name))
-        .collect();
+    let ready = ready_avatars(ctx, w.user).await?;
     choose(ctx, w, &ready).await
 }
 
 pub async fn avatar(ctx: &BotCtx, w: &Who, id: String) -> Result<(), BotError> {
-    let mine = of_user(ctx, w.user)
+    let mine = ready_avatars(ctx, w.user)
         .await?
-        .into_iter()
-        .any(|a| a.id == id && a.status == "ready");
+        .iter()
+        .any(|(ready, _)| *ready == id);
     if !mine {
         return lost(ctx, w).await;
     }

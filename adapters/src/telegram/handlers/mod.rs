@@ -136,7 +136,10 @@ async fn on_callback(q: CallbackQuery, ctx: Arc<BotCtx>) -> Result<(), BotError>
     if action.is_none() {
         answer = answer.text(w.lang.pick("Кнопка устарела", "This button is outdated"));
     }
-    ctx.tg.call(None, answer).await?;
+    // A press handled after a restart may be too old to answer: the action still counts.
+    if let Err(e) = ctx.tg.call(None, answer).await {
+        tracing::debug!(error = %e, "answerCallbackQuery");
+    }
     let Some(action) = action else {
         return Ok(());
     };
