@@ -516,3 +516,76 @@ async fn webhook_mode_takes_updates_only_with_the_secret() {
     assert_eq!(hellos, 1);
     bot.stop().await;
 }
+
+/// A training that refuses photos after they were stored (here: put in the store by an
+/// operator, not checked by the bot) asks the user in the chat, and the replacements sent
+/// there carry the same run on to a ready avatar.
+#[tokio::test]
+async fn refused_photos_are_replaced_through_the_chat() {
+    let mut bot = Bot::start(&[]).await;
+    let u = user(901, "en");
+    bot.send(&u, json!({"text": "/start"}));
+    bot.said(901, "Hi!").await;
+    let folder = bot.dir.0.join("data/blobs/uploads/901/ops");
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut keys = Vec::new();
+    for i in 0..10u8 {
+        let bytes = if i == 3 {
+            photo(200, 150, i)
+        } else {
+            photo(640, 800, i)
+        };
+        std::fs::write(folder.join(format!("{i}.img")), bytes).unwrap();
+        keys.push(format!("uploads/901/ops/{i}.img"));
+    }
+    json(&aisha(
+        &bot.dir,
+        &[
+            "admin", "credits", "grant", "901", "150", "--reason", "test", "--json",
+        ],
+        &bot.env(),
+    ));
+    let input =
+        json!({"user_id": "901", "name": "Ops", "photos": keys, "preset": "fast"}).to_string();
+    let run = json(&aisha(
+        &bot.dir,
+        &[
+            "admin",
+            "runs",
+            "start",
+            "avatar_training",
+            "--input",
+            &input,
+            "--subject",
+            "901",
+            "--json",
+        ],
+        &bot.env(),
+    ));
+    let asked = bot.said(901, "send replacements").await;
+    assert!(
+        text_of(&asked).contains("photo 4: 200×150"),
+        "{}",
+        text_of(&asked)
+    );
+    bot.send(
+        &u,
+        json!({"photo": {"bytes_b64": b64(&photo(640, 800, 99))}}),
+    );
+    bot.said(901, "carrying on with the training").await;
+    bot.said(901, "Avatar “Ops” is ready").await;
+    let shown = json(&aisha(
+        &bot.dir,
+        &[
+            "admin",
+            "runs",
+            "show",
+            run["run_id"].as_str().unwrap(),
+            "--json",
+        ],
+        &bot.env(),
+    ));
+    assert_eq!(shown["status"], "succeeded", "{shown}");
+    assert_eq!(bot.balance(901), 0);
+    bot.stop().await;
+}
