@@ -50,6 +50,9 @@ pub enum BotError {
     Blob(#[from] BlobError),
     #[error("{0}")]
     Download(#[from] DownloadError),
+    /// Something the handler needs is not there yet; trying again later will do.
+    #[error("not yet: {0}")]
+    NotYet(String),
 }
 
 impl BotCtx {

@@ -291,6 +291,13 @@ async fn await_replacements(
         .parse()
         .unwrap_or(1);
     let state = ctx.engine.show_run(run_id).await?.state;
+    // The notice is written during the step, the run's state when the step ends: until then
+    // the state is the previous round's, and the delivery is tried again shortly.
+    if state["round"].as_u64() != Some(u64::from(round)) {
+        return Err(BotError::NotYet(format!(
+            "run {run_id} has not recorded round {round} of its photo check yet"
+        )));
+    }
     let rejected: Vec<avatar::Rejected> =
         serde_json::from_value(state["rejected"].clone()).unwrap_or_default();
     let slots: Vec<usize> = rejected.iter().map(|r| r.photo).collect();
