@@ -167,6 +167,18 @@ pub async fn sqlite_pool(url: &str, max_connections: u32) -> Result<SqlitePool> 
 }
 
 /// Hides the password of a connection URL for messages and logs.
+/// The numbered placeholders of a multi-row `VALUES` list: `($1, $2), ($3, $4)` for 2 rows of
+/// 2 columns. Only these are spliced into SQL; every value is bound.
+pub fn values_placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
@@ -187,7 +199,13 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_url, values_placeholders};
+
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(values_placeholders(1, 3), "($1, $2, $3)");
+        assert_eq!(values_placeholders(2, 2), "($1, $2), ($3, $4)");
+    }
 
     #[test]
     fn redacts_password_only() {

@@ -329,21 +329,7 @@ async fn insert_many(
     let mut sql = String::from(
         "INSERT INTO fal_inbox (request_id, endpoint, run_id, step, body, received_at) VALUES ",
     );
-    for i in 0..batch.len() {
-        let b = i * 6;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${}, ${})",
-            b + 1,
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 5,
-            b + 6
-        ));
-    }
+    sql.push_str(&aisha_engine::db::values_placeholders(batch.len(), 6));
     sql.push_str(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
     let now = now_ms();
     // Only numbered placeholders are spliced in; every value is bound.

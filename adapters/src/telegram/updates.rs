@@ -57,20 +57,7 @@ impl Updates {
         let mut sql = String::from(
             "INSERT INTO tg_updates (update_id, chat_id, kind, payload, received_at) VALUES ",
         );
-        for i in 0..updates.len() {
-            let b = i * 5;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5
-            ));
-        }
+        sql.push_str(&aisha_engine::db::values_placeholders(updates.len(), 5));
         sql.push_str(" ON CONFLICT (update_id) DO NOTHING");
         on_db!(&self.db, p => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
