@@ -143,10 +143,12 @@ async fn local_folder_served_by_our_http() {
         .port();
     let base = format!("http://127.0.0.1:{port}");
     let store = Arc::new(LocalBlobStore::new(dir.path(), &base, b"k").unwrap());
-    let db = aisha_engine::Db::connect(&format!("sqlite:{}", dir.path().join("x.db").display()), 1)
-        .await
-        .unwrap();
-    let queue = aisha_engine::QueueBackend::open(aisha_engine::QueueKind::Sqlite, &db, None)
+    let pools =
+        aisha_engine::Pools::connect(&format!("sqlite:{}", dir.path().join("x.db").display()), 1)
+            .await
+            .unwrap();
+    let db = pools.db.clone();
+    let queue = aisha_engine::QueueBackend::open(aisha_engine::QueueKind::Sqlite, &pools, None)
         .await
         .unwrap();
     let engine = aisha_engine::Engine::builder(db, queue, aisha_engine::EngineConfig::default())

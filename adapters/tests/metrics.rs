@@ -7,7 +7,7 @@ use aisha_adapters::metrics::Metrics;
 use aisha_engine::engine::StartOptions;
 use aisha_engine::testkit::TestDb;
 use aisha_engine::workflow::{Next, StepCtx, StepError, StepResult, Workflow};
-use aisha_engine::{Db, Engine, EngineConfig, QueueBackend, QueueKind, RetryPolicy};
+use aisha_engine::{Engine, EngineConfig, Pools, QueueBackend, QueueKind, RetryPolicy};
 use serde_json::{Value, json};
 
 async fn step(s: Value, _ctx: StepCtx<()>) -> StepResult<Value> {
@@ -28,9 +28,10 @@ fn value(text: &str, series: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_follow_runs() {
     let tdb = TestDb::new(QueueKind::Sqlite).await;
-    let db = Db::connect(&tdb.url, 5).await.unwrap();
+    let pools = Pools::connect(&tdb.url, 5).await.unwrap();
+    let db = pools.db.clone();
     db.migrate().await.unwrap();
-    let queue = QueueBackend::open(QueueKind::Sqlite, &db, None)
+    let queue = QueueBackend::open(QueueKind::Sqlite, &pools, None)
         .await
         .unwrap();
     let metrics = Arc::new(Metrics::new("test").unwrap());

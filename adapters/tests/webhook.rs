@@ -64,7 +64,7 @@ async fn probe_happy_path(kind: QueueKind) {
         ) >= 1.0
     );
     // Retention: a handed-over delivery goes once it is older than the retention.
-    let inbox = Inbox::start(w.engine.db()).await.unwrap();
+    let inbox = Inbox::start(w.engine.db(), w.engine.relaxed_db());
     assert_eq!(inbox.prune(Duration::from_secs(3600)).await.unwrap(), 0);
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(inbox.prune(Duration::ZERO).await.unwrap(), 1);

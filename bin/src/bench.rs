@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use aisha_engine::engine::StartOptions;
 use aisha_engine::noop3::Noop3;
-use aisha_engine::{Db, Engine, EngineConfig, Observer, QueueBackend, QueueKind, on_db};
+use aisha_engine::{Db, Engine, EngineConfig, Observer, Pools, QueueBackend, QueueKind, on_db};
 use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::json;
@@ -26,6 +26,10 @@ pub struct EngineBench {
     /// Workflows in flight at once (closed loop), and the worker's step concurrency.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// The process's connection budget, as `DB_MAX_CONNECTIONS` sets it for every role:
+    /// steps beyond it wait for a connection.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
     /// Each step sleeps this long.
     #[arg(long, default_value_t = 0)]
     pub step_ms: u64,
@@ -59,8 +63,9 @@ pub async fn run(args: EngineBench) -> anyhow::Result<()> {
     if args.workflows == 0 || args.concurrency == 0 {
         bail!("--workflows and --concurrency must be at least 1");
     }
-    let (db, url, _tmp) = bench_db(kind, &args).await?;
-    let queue = QueueBackend::open(kind, &db, Some(&args.redis)).await?;
+    let (pools, url, _tmp) = bench_db(kind, &args).await?;
+    let db = pools.db.clone();
+    let queue = QueueBackend::open(kind, &pools, Some(&args.redis)).await?;
     if args.seed_finished > 0 {
         let t = Instant::now();
         seed_finished(&db, args.seed_finished).await?;
@@ -101,7 +106,7 @@ pub async fn run(args: EngineBench) -> anyhow::Result<()> {
             println!("{t:>10.0} ms {c:>8}  {q}");
         }
     }
-    db.close().await;
+    pools.close().await;
     if kind != QueueKind::Sqlite {
         drop_pg(&args.postgres, "aisha_bench").await;
     }
@@ -112,26 +117,22 @@ pub async fn run(args: EngineBench) -> anyhow::Result<()> {
 async fn bench_db(
     kind: QueueKind,
     args: &EngineBench,
-) -> anyhow::Result<(Db, String, Option<tempfile_dir::Dir>)> {
+) -> anyhow::Result<(Pools, String, Option<tempfile_dir::Dir>)> {
     match kind {
         QueueKind::Sqlite => {
             let dir = tempfile_dir::Dir::new()?;
             let url = format!("sqlite:{}", dir.path.join("bench.db").display());
-            let db = Db::connect(&url, 8).await?;
-            db.migrate().await?;
-            Ok((db, url, Some(dir)))
+            let pools = Pools::connect(&url, args.db_max_connections).await?;
+            pools.db.migrate().await?;
+            Ok((pools, url, Some(dir)))
         }
         QueueKind::Postgres | QueueKind::Redis => {
-            let (db, url) = fresh_pg(
-                &args.postgres,
-                "aisha_bench",
-                (args.concurrency as u32 + 8).min(100),
-            )
-            .await?;
+            let (pools, url) =
+                fresh_pg(&args.postgres, "aisha_bench", args.db_max_connections).await?;
             if std::env::var("AISHA_BENCH_PGSS").is_ok() {
-                on_db!(&db, p => sqlx::raw_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()").execute(p).await.map(|_| ()))?;
+                on_db!(&pools.db, p => sqlx::raw_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()").execute(p).await.map(|_| ()))?;
             }
-            Ok((db, url, None))
+            Ok((pools, url, None))
         }
     }
 }
@@ -141,7 +142,7 @@ pub(crate) async fn fresh_pg(
     admin_url: &str,
     name: &'static str,
     max_connections: u32,
-) -> anyhow::Result<(Db, String)> {
+) -> anyhow::Result<(Pools, String)> {
     let admin = sqlx::PgPool::connect(admin_url).await.with_context(|| {
         format!(
             "--postgres: cannot connect to {}",
@@ -159,9 +160,9 @@ pub(crate) async fn fresh_pg(
     admin.close().await;
     let base = &admin_url[..admin_url.rfind('/').unwrap_or(admin_url.len())];
     let url = format!("{base}/{name}");
-    let db = Db::connect(&url, max_connections).await?;
-    db.migrate().await?;
-    Ok((db, url))
+    let pools = Pools::connect(&url, max_connections).await?;
+    pools.db.migrate().await?;
+    Ok((pools, url))
 }
 
 pub(crate) async fn drop_pg(admin_url: &str, name: &'static str) {

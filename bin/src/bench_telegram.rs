@@ -41,8 +41,8 @@ pub async fn run(args: TelegramBench, base: &Settings) -> anyhow::Result<()> {
     if args.users == 0 {
         bail!("--users must be at least 1");
     }
-    let (db, url) = fresh_pg(&args.postgres, DB_NAME, 40).await?;
-    db.close().await;
+    let (pools, url) = fresh_pg(&args.postgres, DB_NAME, 40).await?;
+    pools.close().await;
     let result = measure(&args, base, &url).await;
     drop_pg(&args.postgres, DB_NAME).await;
     result
@@ -55,7 +55,7 @@ async fn measure(args: &TelegramBench, base: &Settings, url: &str) -> anyhow::Re
     settings.db_max_connections = 10;
     settings.product.s3 = None;
     settings.data_dir = std::env::temp_dir().join(format!("aisha-bench-tg-{}", std::process::id()));
-    let app = crate::app::open(&settings, "bench", false).await?;
+    let app = crate::app::open(&settings, "bench", false, crate::app::Startup::FailFast).await?;
     let db = app.engine.db().clone();
     println!(
         "seeding {} users with a ready avatar, credits and an order waiting for its last button",
@@ -150,7 +150,7 @@ async fn measure(args: &TelegramBench, base: &Settings, url: &str) -> anyhow::Re
     let _ = stop.send(true);
     let _ = task.await;
     let _ = sim.kill().await;
-    app.engine.db().close().await;
+    app.pools.close().await;
     println!(
         "updates handled: {} in {:.2} s",
         args.users,

@@ -102,15 +102,16 @@ pub async fn run(args: WebhookBench) -> anyhow::Result<()> {
     if args.requests == 0 || args.concurrency == 0 || args.rate == 0 {
         bail!("--requests, --concurrency and --rate must be at least 1");
     }
-    let (db, _url) = fresh_pg(&args.postgres, DB_NAME, 40).await?;
-    let result = measure(&args, db).await;
+    let (pools, _url) = fresh_pg(&args.postgres, DB_NAME, 40).await?;
+    let result = measure(&args, pools).await;
     drop_pg(&args.postgres, DB_NAME).await;
     result
 }
 
-async fn measure(args: &WebhookBench, db: aisha_engine::Db) -> anyhow::Result<()> {
+async fn measure(args: &WebhookBench, pools: aisha_engine::Pools) -> anyhow::Result<()> {
     let sim = SimFal::start(SimConfig::default()).await?;
-    let queue = QueueBackend::open(QueueKind::Postgres, &db, None).await?;
+    let db = pools.db.clone();
+    let queue = QueueBackend::open(QueueKind::Postgres, &pools, None).await?;
     let metrics = Arc::new(Metrics::new("bench")?);
     let engine = Engine::builder(db.clone(), queue, EngineConfig::default())
         .observer(metrics.clone())
@@ -218,7 +219,7 @@ async fn measure(args: &WebhookBench, db: aisha_engine::Db) -> anyhow::Result<()
     let _ = handover_task.await;
     server.stop().await;
     sim.stop().await;
-    db.close().await;
+    pools.close().await;
     Ok(())
 }
 

@@ -55,7 +55,7 @@ pub async fn run(base: &Settings) -> anyhow::Result<()> {
     settings.fal.public_url = None;
     settings.product.s3 = None;
 
-    let app = app::open(&settings, "demo", true).await?;
+    let app = app::open(&settings, "demo", true, app::Startup::FailFast).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (webhook, handover) = app
         .fal
@@ -99,7 +99,7 @@ pub async fn run(base: &Settings) -> anyhow::Result<()> {
     if let Some(sim) = app.fal.sim {
         sim.stop().await;
     }
-    app.engine.db().close().await;
+    app.pools.close().await;
     let summary = result?;
     println!();
     println!("summary");

@@ -69,18 +69,13 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::SimTelegram(args) => sim::run_telegram(args).await,
         Command::Demo => demo::run(&settings).await,
         Command::Migrate => {
-            let db = app::open_db(&settings).await?;
-            aisha_engine::QueueBackend::open(
-                settings.queue_backend,
-                &db,
-                settings.redis_url.as_deref(),
-            )
-            .await?;
+            let (pools, _) = app::open_backends(&settings, app::Startup::FailFast).await?;
+            pools.close().await;
             println!("migrations applied");
             Ok(())
         }
         Command::Admin { command } => {
-            let app = app::open(&settings, "admin", false).await?;
+            let app = app::open(&settings, "admin", false, app::Startup::FailFast).await?;
             admin::run(&app.engine, command).await
         }
         Command::Bench { command } => match command {

@@ -8,7 +8,13 @@ use crate::cli::Role;
 use crate::settings::Settings;
 
 pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow::Result<()> {
-    let app = app::open(settings, role_name, roles.contains(&Role::Worker)).await?;
+    let app = app::open(
+        settings,
+        role_name,
+        roles.contains(&Role::Worker),
+        app::Startup::WaitForBackends,
+    )
+    .await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let bot = if roles.contains(&Role::Bot) {
         Some(crate::bot::open(settings, &app)?)
@@ -64,7 +70,7 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
     if let Some(sim) = app.fal.sim {
         sim.stop().await;
     }
-    app.engine.db().close().await;
+    app.pools.close().await;
     tracing::info!("aisha stopped");
     Ok(())
 }

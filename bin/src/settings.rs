@@ -228,13 +228,7 @@ impl Settings {
             ..defaults
         };
         Ok(Settings {
-            db_max_connections: env
-                .parse(
-                    "DB_MAX_CONNECTIONS",
-                    "a number of connections from 1 to 500",
-                    20u32,
-                )
-                .and_then(|n| in_range("DB_MAX_CONNECTIONS", n, 1, 500))?,
+            db_max_connections: db_max_connections(&env, &database_url)?,
             data_dir,
             database_url,
             queue_backend,
@@ -248,6 +242,19 @@ impl Settings {
             telegram: telegram::from_env(&env)?,
         })
     }
+}
+
+/// `DB_MAX_CONNECTIONS`: every connection the process opens, across its pools (see
+/// `aisha_engine::Budget` for the split).
+fn db_max_connections(env: &Env<'_>, database_url: &str) -> Result<u32, SettingsError> {
+    let lo = if database_url.starts_with("sqlite:") {
+        1
+    } else {
+        aisha_engine::Budget::MIN_POSTGRES
+    };
+    let rule = format!("a number of connections from {lo} to 500 (all pools of the process)");
+    let n: u32 = env.parse("DB_MAX_CONNECTIONS", &rule, 20u32)?;
+    in_range("DB_MAX_CONNECTIONS", n, lo, 500)
 }
 
 pub(crate) fn in_range<T: PartialOrd + std::fmt::Display + Copy>(

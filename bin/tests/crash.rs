@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use aisha_engine::engine::StartOptions;
 use aisha_engine::testkit::{TestDb, namespace, redis_url};
-use aisha_engine::{Db, Engine, EngineConfig, QueueBackend, QueueKind, on_db};
+use aisha_engine::{Db, Engine, EngineConfig, Pools, QueueBackend, QueueKind, on_db};
 use serde_json::json;
 
 const RUNS: usize = 150;
@@ -53,9 +53,10 @@ async fn count(db: &Db, sql: &'static str) -> i64 {
 async fn drill(kind: QueueKind) {
     let tdb = TestDb::new(kind).await;
     let ns = namespace();
-    let db = Db::connect(&tdb.url, 5).await.unwrap();
+    let pools = Pools::connect(&tdb.url, 5).await.unwrap();
+    let db = pools.db.clone();
     db.migrate().await.unwrap();
-    let queue = QueueBackend::open(kind, &db, Some(&redis_url()))
+    let queue = QueueBackend::open(kind, &pools, Some(&redis_url()))
         .await
         .unwrap();
     // This engine only starts runs; the worker processes execute them.

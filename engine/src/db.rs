@@ -52,19 +52,96 @@ macro_rules! on_db {
     };
 }
 
-impl Db {
-    /// Connects to `postgres://…` or `sqlite:…` (the file is created if missing).
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
+/// One connection budget for a process (`DB_MAX_CONNECTIONS`), split over its pools.
+///
+/// On Postgres a quarter (at least 2) goes to the relaxed pool — apalis's fetches and acks,
+/// step leases, the queue's one LISTEN connection, webhook book-keeping — and the rest to the
+/// state pool (transitions, starts, product tables). SQLite has one pool of `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub total: u32,
+    pub state: u32,
+    pub relaxed: u32,
+}
+
+impl Budget {
+    /// The smallest budget on Postgres: two state connections, the LISTEN connection and one
+    /// for fetches and leases.
+    pub const MIN_POSTGRES: u32 = 4;
+
+    pub fn postgres(total: u32) -> Result<Budget> {
+        if total < Self::MIN_POSTGRES {
+            return Err(EngineError::Config(format!(
+                "DB_MAX_CONNECTIONS must be at least {} on Postgres, got {total}",
+                Self::MIN_POSTGRES
+            )));
+        }
+        let relaxed = (total / 4).max(2);
+        Ok(Budget {
+            total,
+            state: total - relaxed,
+            relaxed,
+        })
+    }
+
+    pub fn sqlite(total: u32) -> Budget {
+        let total = total.max(1);
+        Budget {
+            total,
+            state: total,
+            relaxed: 0,
+        }
+    }
+}
+
+/// How long a caller waits for a free connection before giving up with
+/// [`EngineError::NoConnection`] (a retryable error for a step).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Every connection a process opens to its database, within one [`Budget`].
+#[derive(Debug, Clone)]
+pub struct Pools {
+    /// The state of record.
+    pub db: Db,
+    /// Same database, commits that do not wait for the WAL flush (see [`Pools::connect`]);
+    /// on SQLite the same pool as `db`.
+    pub relaxed: Db,
+    pub budget: Budget,
+}
+
+impl Pools {
+    /// Connects to `postgres://…` or `sqlite:…` (the file is created if missing) with at
+    /// most `total` connections in all.
+    ///
+    /// The relaxed pool's commits do not wait for the WAL flush (`synchronous_commit=off`).
+    /// It is for writes that are not state of record — queue bookkeeping and step leases —
+    /// where a commit lost in a crash only means the reconciler or the seq guard redoes or
+    /// drops a task. Transitions never use it. It also plans without sequential scans:
+    /// apalis-postgres acknowledges tasks with a join on a JSON array that the planner takes
+    /// for 100 rows, and so hash-joins the whole jobs table — an ack that costs 15 ms at
+    /// 20,000 rows instead of 0.7 ms by primary key.
+    pub async fn connect(url: &str, total: u32) -> Result<Pools> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let budget = Budget::postgres(total)?;
             let opts = PgConnectOptions::from_str(url)?;
-            let pool = PgPoolOptions::new()
-                .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(opts)
-                .await?;
-            Ok(Db::Postgres(pool))
+            let relaxed_opts = opts
+                .clone()
+                .options([("synchronous_commit", "off"), ("enable_seqscan", "off")]);
+            let db = pg_pool(opts, budget.state).await?;
+            let relaxed = pg_pool(relaxed_opts, budget.relaxed).await?;
+            Ok(Pools {
+                db: Db::Postgres(db),
+                relaxed: Db::Postgres(relaxed),
+                budget,
+            })
         } else if url.starts_with("sqlite:") {
-            Ok(Db::Sqlite(sqlite_pool(url, max_connections).await?))
+            let budget = Budget::sqlite(total);
+            let db = Db::Sqlite(sqlite_pool(url, budget.state).await?);
+            Ok(Pools {
+                relaxed: db.clone(),
+                db,
+                budget,
+            })
         } else {
             Err(EngineError::Config(format!(
                 "DATABASE_URL must start with postgres:// or sqlite:, got `{}`",
@@ -73,6 +150,22 @@ impl Db {
         }
     }
 
+    pub async fn close(&self) {
+        self.db.close().await;
+        self.relaxed.close().await;
+    }
+}
+
+/// A Postgres pool of `size` connections that waits at most [`ACQUIRE_TIMEOUT`] for one.
+async fn pg_pool(opts: PgConnectOptions, size: u32) -> Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(opts)
+        .await?)
+}
+
+impl Db {
     pub fn kind(&self) -> &'static str {
         match self {
             Db::Postgres(_) => "postgres",
@@ -95,31 +188,6 @@ impl Db {
             }
         }
         Ok(())
-    }
-
-    /// A second pool on the same database whose commits do not wait for the WAL flush
-    /// (`synchronous_commit=off`). For writes that are not state of record — queue
-    /// bookkeeping and step leases — where a commit lost in a crash only means the
-    /// reconciler or the seq guard redoes or drops a task. Transitions never use it.
-    ///
-    /// It also plans without sequential scans: apalis-postgres acknowledges tasks with a
-    /// join on a JSON array that the planner takes for 100 rows, and so hash-joins the whole
-    /// jobs table — an ack that costs 15 ms at 20,000 rows instead of 0.7 ms by primary key.
-    pub async fn relaxed(&self) -> Result<Db> {
-        match self {
-            Db::Postgres(p) => {
-                let opts = (*p.connect_options())
-                    .clone()
-                    .options([("synchronous_commit", "off"), ("enable_seqscan", "off")]);
-                let pool = PgPoolOptions::new()
-                    .max_connections(p.options().get_max_connections())
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(opts)
-                    .await?;
-                Ok(Db::Postgres(pool))
-            }
-            Db::Sqlite(_) => Ok(self.clone()),
-        }
     }
 
     pub async fn begin(&self) -> Result<DbTx> {

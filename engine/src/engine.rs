@@ -12,6 +12,7 @@ use crate::callbacks::{self, ResolveOutcome};
 use crate::config::EngineConfig;
 use crate::db::Db;
 use crate::error::{EngineError, Result};
+use crate::health::Health;
 use crate::limits;
 use crate::observer::{NoopObserver, Observer};
 use crate::on_tx;
@@ -31,6 +32,8 @@ pub(crate) struct Inner {
     /// Unique per process start: apalis leaves tasks of a restarted same-named worker
     /// Running forever.
     pub instance: String,
+    /// The supervised loops of this process (the engine's and the adapters').
+    pub health: Health,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -77,6 +80,7 @@ impl EngineBuilder {
             workflows: self.workflows,
             observer: self.observer,
             instance,
+            health: Health::default(),
         };
         limits::sync_capacities(&inner).await?;
         Ok(Engine {
@@ -122,6 +126,16 @@ impl Engine {
 
     pub fn queue(&self) -> &QueueBackend {
         &self.inner.queue
+    }
+
+    /// The relaxed pool (`synchronous_commit=off`): book-keeping that a crash may lose.
+    pub fn relaxed_db(&self) -> &Db {
+        &self.inner.lease_db
+    }
+
+    /// The supervised loops of this process; adapters register theirs here too.
+    pub fn health(&self) -> &Health {
+        &self.inner.health
     }
 
     pub fn config(&self) -> &EngineConfig {

@@ -3,7 +3,14 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum EngineError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// Every connection of the pool stayed busy for the acquire timeout (or the database
+    /// refused new ones): the caller retries later.
+    #[error(
+        "no database connection free within {}s (DB_MAX_CONNECTIONS caps them); try again",
+        crate::db::ACQUIRE_TIMEOUT.as_secs()
+    )]
+    NoConnection,
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("queue error ({backend}): {message}")]
@@ -41,6 +48,15 @@ pub enum EngineError {
     },
     #[error("configuration: {0}")]
     Config(String),
+}
+
+impl From<sqlx::Error> for EngineError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut => EngineError::NoConnection,
+            e => EngineError::Database(e),
+        }
+    }
 }
 
 impl EngineError {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod engine;
 pub mod error;
+pub mod health;
 pub mod limits;
 pub mod noop3;
 mod nudge;
@@ -22,6 +23,7 @@ pub mod retry_policy;
 pub mod runs;
 mod runtime;
 pub mod scheduler;
+pub mod supervisor;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod time;
@@ -31,9 +33,10 @@ pub mod workflow;
 
 pub use callbacks::ResolveOutcome;
 pub use config::EngineConfig;
-pub use db::Db;
+pub use db::{Budget, Db, Pools};
 pub use engine::{Engine, StartOptions, Started};
 pub use error::EngineError;
+pub use health::{Health, LoopName};
 pub use observer::Observer;
 pub use queue::{QueueBackend, QueueKind};
 pub use retry_policy::RetryPolicy;

@@ -16,24 +16,27 @@ use crate::runs::{Dispatchable, RunRow, held, queue_name, record_attempt, releas
 use crate::time::{ms, now_ms};
 use crate::transitions::retry_or_fail;
 
-pub(crate) async fn run(e: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+/// Runs until `stop`; a failed pass ends this life of the loop (the supervisor restarts it
+/// with backoff).
+pub(crate) async fn run(e: Arc<Inner>, mut stop: watch::Receiver<bool>) -> Result<(), String> {
     let mut every = tokio::time::interval(e.config.reconcile_every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_prune: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = every.tick() => {}
-            _ = stop.wait_for(|s| *s) => break,
+            _ = stop.wait_for(|s| *s) => return Ok(()),
         }
-        match reconcile_once(&e).await {
-            Ok(r) if r.total() > 0 => info!(
+        let r = reconcile_once(&e)
+            .await
+            .map_err(|err| format!("reconciler pass: {err}"))?;
+        if r.total() > 0 {
+            info!(
                 lost_steps = r.lost_steps,
                 requeued = r.requeued,
                 admitted = r.admitted,
                 "reconciler repaired runs"
-            ),
-            Ok(_) => {}
-            Err(err) => warn!(error = %err, "reconciler pass failed"),
+            );
         }
         if last_prune.is_none_or(|t| {
             t.elapsed() >= e.config.retention.min(std::time::Duration::from_secs(60))
@@ -93,12 +96,8 @@ async fn expired_leases(e: &Inner) -> Result<u64> {
             .await?
             .is_some()
         {
-            let timeout = e
-                .workflows
-                .get(run.workflow.as_str())
-                .map(|w| ms(w.policy(&run.step).timeout))
-                .unwrap_or(0);
-            let started = run.lease_until.unwrap_or(now) - timeout - ms(e.config.lease_grace);
+            // The claim set updated_at to the step's start.
+            let started = run.updated_at;
             let worker = run.lease_id.clone().unwrap_or_default();
             record_attempt(&mut tx, &run, &worker, started, "lost", Some(&msg)).await?;
             e.queue.commit(tx).await?;
@@ -110,10 +109,42 @@ async fn expired_leases(e: &Inner) -> Result<u64> {
 }
 
 /// A pending run whose task has not started for `stale_after` gets a new task; if the old
-/// one shows up after all, the claim lets only one of them run.
+/// one shows up after all, the claim lets only one of them run. When the queue may have lost
+/// tasks (Redis failed a push, or came back empty), every run pending for more than
+/// [`LOST_GRACE_MS`] gets one, as soon as the queue answers again.
 async fn stale_pending(e: &Inner) -> Result<u64> {
     let now = now_ms();
-    let cutoff = now - ms(e.config.stale_after);
+    let mut cutoff = now - ms(e.config.stale_after);
+    // Asking Redis also notices a restart that no push or worker tripped over.
+    let suspected = match e.queue.check_lost_tasks().await? {
+        Some(lost) => lost.take(),
+        None => None,
+    };
+    if let Some(since) = suspected {
+        cutoff = now - LOST_GRACE_MS;
+        info!(
+            suspected_for_ms = now - since,
+            "the queue may have lost tasks: queueing every pending run again"
+        );
+    }
+    let result = requeue_pending_before(e, cutoff).await;
+    if let (Err(_), Some(since)) = (&result, suspected) {
+        lost_restore(e, since);
+    }
+    result
+}
+
+/// Pending for this long with tasks suspected lost: queued again (a task that is merely
+/// slow to be fetched then runs once; the claim drops the other).
+const LOST_GRACE_MS: i64 = 1_000;
+
+fn lost_restore(e: &Inner, since: i64) {
+    if let Some(lost) = e.queue.lost_tasks() {
+        lost.restore(since);
+    }
+}
+
+async fn requeue_pending_before(e: &Inner, cutoff: i64) -> Result<u64> {
     let rows: Vec<Dispatchable> = on_db!(&e.db, p => sqlx::query_as(
         "SELECT workflow, id, seq, step, attempt FROM workflow_runs \
          WHERE status = 'pending' AND held IS NULL AND due_at < $1 ORDER BY due_at LIMIT 500",

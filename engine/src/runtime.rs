@@ -1,6 +1,6 @@
-//! The worker runtime: one apalis worker per workflow queue (unique name per process start,
-//! LISTEN/NOTIFY and local wake-ups plus an interval poll), the scheduler and the reconciler,
-//! until shutdown; then in-flight steps get the grace period.
+//! The worker runtime: one apalis worker per workflow queue (a unique name per life, local
+//! wake-ups and the process's LISTEN plus an interval poll), the scheduler and the reconciler,
+//! every one supervised, until shutdown; then in-flight steps get the grace period.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,9 +14,11 @@ use tracing::{info, warn};
 
 use crate::engine::Inner;
 use crate::error::Result;
+use crate::health::LoopName;
 use crate::nudge::Nudge;
-use crate::queue::{QueueBackend, StepTask, redis_storage};
+use crate::queue::{QueueBackend, StepTask, listener, redis_storage};
 use crate::runs::queue_name;
+use crate::supervisor::supervise;
 use crate::worker::execute;
 
 #[derive(Clone)]
@@ -31,31 +33,54 @@ async fn handle(task: StepTask, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError>
         .map_err(|e| Box::new(e) as BoxDynError)
 }
 
-/// Runs every role of the engine in this process until `shutdown`.
+/// Runs every role of the engine in this process until `shutdown`: each queue worker, the
+/// scheduler, the reconciler and (on Postgres) the queue listener, each supervised.
 pub(crate) async fn run<F>(e: Arc<Inner>, shutdown: F) -> Result<()>
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut workers = Vec::new();
+    let mut loops = Vec::new();
     for (&workflow, _) in e.workflows.iter() {
-        workers.push(tokio::spawn(run_queue_worker(
-            e.clone(),
-            workflow,
+        let name = LoopName::QueueWorker(queue_name(&e.config.namespace, workflow));
+        let (e2, stop) = (e.clone(), stop_rx.clone());
+        loops.push(tokio::spawn(supervise(
+            e.health.clone(),
+            name,
             stop_rx.clone(),
+            move |generation| queue_worker(e2.clone(), workflow, generation, stop.clone()),
         )));
     }
-    let background = vec![
-        tokio::spawn(crate::scheduler::run(e.clone(), stop_rx.clone())),
-        tokio::spawn(crate::reconciler::run(e.clone(), stop_rx.clone())),
-    ];
+    let (e2, stop) = (e.clone(), stop_rx.clone());
+    loops.push(tokio::spawn(supervise(
+        e.health.clone(),
+        LoopName::Background("scheduler"),
+        stop_rx.clone(),
+        move |_| crate::scheduler::run(e2.clone(), stop.clone()),
+    )));
+    let (e2, stop) = (e.clone(), stop_rx.clone());
+    loops.push(tokio::spawn(supervise(
+        e.health.clone(),
+        LoopName::Background("reconciler"),
+        stop_rx.clone(),
+        move |_| crate::reconciler::run(e2.clone(), stop.clone()),
+    )));
+    if let QueueBackend::Postgres { pool, wakers } = &e.queue {
+        let (pool, wakers, stop) = (pool.clone(), wakers.clone(), stop_rx.clone());
+        loops.push(tokio::spawn(supervise(
+            e.health.clone(),
+            LoopName::Background("queue-listener"),
+            stop_rx.clone(),
+            move |_| listener::run(pool.clone(), wakers.clone(), stop.clone()),
+        )));
+    }
     shutdown.await;
     info!(
         "shutting down: no new tasks, in-flight steps get {:?}",
         e.config.shutdown_grace
     );
     let _ = stop_tx.send(true);
-    let all = futures::future::join_all(workers.into_iter().chain(background));
+    let all = futures::future::join_all(loops);
     if tokio::time::timeout(e.config.shutdown_grace, all)
         .await
         .is_err()
@@ -95,17 +120,31 @@ macro_rules! run_apalis_worker {
 }
 
 /// Wake-ups from this process's own commits, then an interval poll for everything else.
-fn wake_ups(e: &Inner, queue: &str, first: Strategy, interval: Duration) -> Strategy {
-    let mut s = first;
+fn wake_ups(e: &Inner, queue: &str, interval: Duration) -> Strategy {
+    let mut s = Strategy::new();
     if let Some(rx) = e.queue.local_waker(queue) {
         s = s.stream(Nudge::new(rx));
     }
     s.interval(interval)
 }
 
-async fn run_queue_worker(e: Arc<Inner>, workflow: &'static str, stop: watch::Receiver<bool>) {
+/// One life of the apalis worker of `workflow`'s queue. Every life has a name of its own:
+/// apalis leaves the tasks of a restarted same-named worker Running forever, and apalis-redis
+/// refuses a name that Redis forgot ("worker not registered").
+async fn queue_worker(
+    e: Arc<Inner>,
+    workflow: &'static str,
+    generation: u64,
+    stop: watch::Receiver<bool>,
+) -> Result<(), String> {
     let queue = queue_name(&e.config.namespace, workflow);
-    let name = format!("{queue}-{}", e.instance);
+    let name = format!("{queue}-{}-{generation}", e.instance);
+    if generation > 0
+        && let Some(lost) = e.queue.lost_tasks()
+    {
+        // The worker stopped because Redis failed it; Redis may have come back empty.
+        lost.suspect();
+    }
     let conc = e.config.concurrency.max(1);
     let tick = e.config.tick.max(Duration::from_millis(50));
     let ctx = WorkerCtx {
@@ -115,32 +154,26 @@ async fn run_queue_worker(e: Arc<Inner>, workflow: &'static str, stop: watch::Re
     let res = match &e.queue {
         QueueBackend::Postgres { pool, .. } => {
             // No lock events: our claim already records who runs the step, and the orphan
-            // re-enqueue covers Queued as well as Running tasks.
+            // re-enqueue covers Queued as well as Running tasks. Other processes' NOTIFYs
+            // come through the process's one listener (`queue::listener`).
             let cfg = apalis_config!(apalis_postgres::Config, &queue, conc).lock_tasks(false);
             let storage = apalis_postgres::PostgresStorage::<StepTask>::new(pool).with_config(cfg);
-            let listen = apalis_postgres::Pubsub::new(pool.clone(), queue.clone());
-            let strategy = wake_ups(
-                &e,
-                &queue,
-                Strategy::new().stream(Nudge::new(listen)),
-                Duration::from_secs(1),
-            );
-            run_apalis_worker!(name, storage, strategy, ctx, conc, stop)
+            let strategy = wake_ups(&e, &queue, Duration::from_secs(1));
+            run_apalis_worker!(name, storage, strategy, ctx, conc, stop.clone())
         }
         QueueBackend::Sqlite { pool, .. } => {
             let cfg = apalis_config!(apalis_sqlite::Config, &queue, conc);
             let storage = apalis_sqlite::SqliteStorage::<StepTask>::new(pool).with_config(cfg);
-            let strategy = wake_ups(&e, &queue, Strategy::new(), tick);
-            run_apalis_worker!(name, storage, strategy, ctx, conc, stop)
+            let strategy = wake_ups(&e, &queue, tick);
+            run_apalis_worker!(name, storage, strategy, ctx, conc, stop.clone())
         }
         QueueBackend::Redis { conn, .. } => {
             let cfg = apalis_config!(apalis_redis::Config, &queue, conc);
             let storage = redis_storage(conn.clone(), &queue).with_config(cfg);
-            let strategy = wake_ups(&e, &queue, Strategy::new(), tick);
-            run_apalis_worker!(name, storage, strategy, ctx, conc, stop)
+            let strategy = wake_ups(&e, &queue, tick);
+            run_apalis_worker!(name, storage, strategy, ctx, conc, stop.clone())
         }
     };
-    if let Err(err) = res {
-        warn!(%queue, error = %err, "queue worker stopped with an error");
-    }
+    res.map_err(|err| format!("{queue}: {err}"))?;
+    crate::supervisor::unless_stopped(&stop)
 }

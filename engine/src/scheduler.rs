@@ -21,21 +21,23 @@ use crate::workflow::{PollInfo, PollOutcome};
 const POLL_LEASE_MS: i64 = 60_000;
 const POLL_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(crate) async fn run(e: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+/// Runs until `stop`; a failed pass ends this life of the loop (the supervisor restarts it
+/// with backoff, so an outage is not retried every tick).
+pub(crate) async fn run(e: Arc<Inner>, mut stop: watch::Receiver<bool>) -> Result<(), String> {
     let polls = Arc::new(Semaphore::new(e.config.poll_concurrency.max(1)));
     let mut every = tokio::time::interval(e.config.tick);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = every.tick() => {}
-            _ = stop.wait_for(|s| *s) => break,
+            _ = stop.wait_for(|s| *s) => return Ok(()),
         }
-        if let Err(err) = dispatch_due(&e).await {
-            warn!(error = %err, "scheduler: dispatching due retries failed");
-        }
-        if let Err(err) = wake_waiting(&e, &polls).await {
-            warn!(error = %err, "scheduler: waking parked runs failed");
-        }
+        dispatch_due(&e)
+            .await
+            .map_err(|err| format!("dispatching due retries: {err}"))?;
+        wake_waiting(&e, &polls)
+            .await
+            .map_err(|err| format!("waking parked runs: {err}"))?;
     }
 }
 

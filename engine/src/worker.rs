@@ -47,7 +47,13 @@ pub(crate) async fn execute(e: &Arc<Inner>, workflow: &'static str, task: StepTa
     };
     let span =
         info_span!("step", run_id = %run.id, workflow, step = %run.step, attempt = run.attempt);
-    async move {
+    let guard = LeaseGuard {
+        e: e.clone(),
+        run_id: run.id.clone(),
+        seq: run.seq,
+        armed: true,
+    };
+    let result = async move {
         if run.step == COMPENSATE {
             return compensate(e, wf.as_ref(), run, started, timeout).await;
         }
@@ -61,7 +67,55 @@ pub(crate) async fn execute(e: &Arc<Inner>, workflow: &'static str, task: StepTa
         apply(e, wf.as_ref(), &run, outcome, started).await
     }
     .instrument(span)
-    .await
+    .await;
+    // An error (the database went away mid-transition) hands the step back too.
+    if result.is_ok() {
+        guard.disarm();
+    }
+    result
+}
+
+/// Gives a claimed step back when its execution is dropped half-way (the queue worker it ran
+/// in stopped: Redis or Postgres failed it) or could not record its outcome: its lease is made to run out now, so the
+/// reconciler's next pass retries the step instead of waiting out the step's timeout.
+struct LeaseGuard {
+    e: Arc<Inner>,
+    run_id: String,
+    seq: i64,
+    armed: bool,
+}
+
+impl LeaseGuard {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (e, run_id, seq) = (self.e.clone(), std::mem::take(&mut self.run_id), self.seq);
+        rt.spawn(async move {
+            let r = on_db!(&e.lease_db, p => sqlx::query(
+                "UPDATE workflow_runs SET lease_until = 0 WHERE id = $1 AND seq = $2 \
+                 AND status = 'running' AND lease_id = $3",
+            )
+            .bind(&run_id)
+            .bind(seq)
+            .bind(&e.instance)
+            .execute(p)
+            .await.map(|r| r.rows_affected()));
+            match r {
+                Ok(_) => debug!(%run_id, "interrupted step handed back to the reconciler"),
+                Err(err) => debug!(%run_id, error = %err, "interrupted step keeps its lease"),
+            }
+        });
+    }
 }
 
 async fn take_permit_or_hold(e: &Arc<Inner>, run: &RunRow, provider: &str) -> Result<bool> {

@@ -2,12 +2,12 @@
 //! concurrent reservations, refunds bounded by what a run reserved, invariants always hold.
 
 use aisha_engine::testkit::TestDb;
-use aisha_engine::{Db, QueueKind};
+use aisha_engine::{Pools, QueueKind};
 use aisha_workflows::credits::{Applied, CreditsError, Kind, Ledger};
 
 async fn ledger(kind: QueueKind) -> (TestDb, Ledger) {
     let t = TestDb::new(kind).await;
-    let db = Db::connect(&t.url, 20).await.unwrap();
+    let db = Pools::connect(&t.url, 20).await.unwrap().db;
     db.migrate().await.unwrap();
     (t, Ledger::new(db))
 }

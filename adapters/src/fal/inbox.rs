@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aisha_engine::supervisor::{supervise, unless_stopped};
 use aisha_engine::time::now_ms;
-use aisha_engine::{Db, Engine, ResolveOutcome, on_db};
+use aisha_engine::{Db, Engine, LoopName, ResolveOutcome, on_db};
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -55,18 +56,18 @@ const WRITERS: usize = 2;
 const BATCH: usize = 128;
 
 impl Inbox {
-    /// Starts the writers; they stop when the last clone of the inbox is dropped.
-    pub async fn start(db: &Db) -> Result<Inbox, InboxError> {
+    /// Starts the writers (durable commits on `db`; book-keeping on `relaxed`); they stop when
+    /// the last clone of the inbox is dropped.
+    pub fn start(db: &Db, relaxed: &Db) -> Inbox {
         let (writes, rx) = mpsc::channel::<Pending>(4 * BATCH);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..WRITERS {
             tokio::spawn(write_batches(db.clone(), rx.clone()));
         }
-        let db = db
-            .relaxed()
-            .await
-            .map_err(|e| InboxError::Write(e.to_string()))?;
-        Ok(Inbox { db, writes })
+        Inbox {
+            db: relaxed.clone(),
+            writes,
+        }
     }
 
     /// Stores a delivery once it is committed; false when FAL's request id is already in (a
@@ -164,14 +165,15 @@ const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 const PRUNE_EVERY_TICKS: u64 = 720;
 
 impl Handover {
-    /// Starts the hand-over and the sweeper; both stop when `shutdown` fires.
+    /// Starts the hand-over and the sweeper, supervised as `fal-handover` (restarted with
+    /// backoff should they ever stop); both stop when `shutdown` fires.
     pub async fn start(
         engine: Engine,
         metrics: Arc<Metrics>,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(Handover, tokio::task::JoinHandle<()>), InboxError> {
         let (tx, rx) = mpsc::channel(10_000);
-        let inbox = Inbox::start(engine.db()).await?;
+        let inbox = Inbox::start(engine.db(), engine.relaxed_db());
         let h = Handover {
             submissions: Submissions::new(inbox.db.clone()),
             inbox,
@@ -179,7 +181,15 @@ impl Handover {
             metrics,
             tx,
         };
-        let task = tokio::spawn(h.clone().run(rx, shutdown));
+        // The queue outlives each life of the loop, so nothing queued is lost to a restart.
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let me = h.clone();
+        let task = tokio::spawn(supervise(
+            h.engine.health().clone(),
+            LoopName::Background("fal-handover"),
+            shutdown.clone(),
+            move |_| me.clone().run(rx.clone(), shutdown.clone()),
+        ));
         Ok((h, task))
     }
 
@@ -194,16 +204,23 @@ impl Handover {
         }
     }
 
+    /// One life of the loop: hands over what the request path queues and sweeps up what it
+    /// could not. Ends only on `shutdown`.
     async fn run(
         self,
-        rx: mpsc::Receiver<Delivery>,
+        rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Delivery>>>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) {
+    ) -> Result<(), String> {
         let me = self.clone();
-        let live = tokio_stream_from(rx).for_each_concurrent(PARALLEL, move |d| {
-            let me = me.clone();
-            async move { me.hand_over(d).await }
-        });
+        let live = async {
+            let mut rx = rx.lock().await;
+            futures::stream::poll_fn(|cx| rx.poll_recv(cx))
+                .for_each_concurrent(PARALLEL, move |d| {
+                    let me = me.clone();
+                    async move { me.hand_over(d).await }
+                })
+                .await
+        };
         let sweeper = async {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             let mut ticks: u64 = 0;
@@ -242,6 +259,7 @@ impl Handover {
             _ = sweeper => {}
             _ = shutdown.wait_for(|s| *s) => {}
         }
+        unless_stopped(&shutdown)
     }
 
     /// Resolves the run waiting on the delivery's request id. A callback that finds no run
@@ -288,12 +306,6 @@ impl Handover {
             tracing::warn!(request_id = %d.request_id, error = %e, "cannot mark the callback handed over");
         }
     }
-}
-
-fn tokio_stream_from<T: Send + 'static>(
-    mut rx: mpsc::Receiver<T>,
-) -> impl futures::Stream<Item = T> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// One writer: takes whatever deliveries are waiting (at least one, at most `BATCH`), inserts

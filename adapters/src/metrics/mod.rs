@@ -10,11 +10,15 @@ use std::time::Duration;
 pub use http::{observe, route};
 use snapshot::SnapshotCounter;
 
-use aisha_engine::{Engine, Observer};
+use aisha_engine::{Engine, LoopName, Observer};
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+
+/// How long a scrape waits for the database before rendering without the stored state
+/// (well inside Prometheus's default 10 s scrape timeout).
+const STORED_STATE_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct Metrics {
     registry: Registry,
@@ -32,6 +36,10 @@ pub struct Metrics {
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
     credits: std::sync::Arc<SnapshotCounter>,
+    queue_workers_up: IntGaugeVec,
+    queue_worker_restarts: std::sync::Arc<SnapshotCounter>,
+    background_loops_up: IntGaugeVec,
+    background_loop_restarts: std::sync::Arc<SnapshotCounter>,
     telegram_requests: IntCounterVec,
     telegram_updates: IntCounterVec,
 }
@@ -147,6 +155,30 @@ impl Metrics {
             "Credits by kind (granted, purchased, captured, refunded), from the ledger",
             "kind",
         )?);
+        let queue_workers_up = IntGaugeVec::new(
+            Opts::new(
+                "aisha_queue_workers_up",
+                "Queue workers of this process taking work, by queue (0: stopped, being restarted)",
+            ),
+            &["queue"],
+        )?;
+        let queue_worker_restarts = std::sync::Arc::new(SnapshotCounter::new(
+            "aisha_queue_worker_restarts_total",
+            "Restarts of this process's queue workers after they stopped, by queue",
+            "queue",
+        )?);
+        let background_loops_up = IntGaugeVec::new(
+            Opts::new(
+                "aisha_background_loops_up",
+                "Background loops of this process running, by loop (0: stopped, being restarted)",
+            ),
+            &["loop"],
+        )?;
+        let background_loop_restarts = std::sync::Arc::new(SnapshotCounter::new(
+            "aisha_background_loop_restarts_total",
+            "Restarts of this process's background loops after they stopped, by loop",
+            "loop",
+        )?);
         let build = IntGaugeVec::new(
             Opts::new(
                 "aisha_build_info",
@@ -184,6 +216,10 @@ impl Metrics {
             Box::new(http_requests.clone()),
             Box::new(http_duration.clone()),
             Box::new(SharedCollector(credits.clone())),
+            Box::new(queue_workers_up.clone()),
+            Box::new(SharedCollector(queue_worker_restarts.clone())),
+            Box::new(background_loops_up.clone()),
+            Box::new(SharedCollector(background_loop_restarts.clone())),
             Box::new(fal_duration.clone()),
             Box::new(telegram_requests.clone()),
             Box::new(telegram_updates.clone()),
@@ -208,6 +244,10 @@ impl Metrics {
             http_requests,
             http_duration,
             credits,
+            queue_workers_up,
+            queue_worker_restarts,
+            background_loops_up,
+            background_loop_restarts,
             telegram_requests,
             telegram_updates,
         })
@@ -254,8 +294,52 @@ impl Metrics {
             .inc();
     }
 
-    /// Reads the gauges that describe stored state, then renders everything.
+    /// Reads the gauges that describe this process's loops and the stored state, then renders
+    /// everything. When the database does not answer, the stored-state metrics are left out
+    /// (not shown stale) and the rest is still rendered: an outage is when the loop gauges
+    /// matter most.
     pub async fn render(&self, engine: &Engine) -> Result<String, String> {
+        self.read_loops(engine);
+        let stored = tokio::time::timeout(STORED_STATE_TIMEOUT, self.read_stored_state(engine))
+            .await
+            .unwrap_or_else(|_| Err("the database did not answer in time".into()));
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "metrics: stored state unreadable; rendering the rest");
+            self.runs.reset();
+            self.queue_tasks.reset();
+            self.oldest_pending.reset();
+            self.callbacks_waiting.reset();
+            self.credits.set(Vec::new());
+        }
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .map_err(|e| e.to_string())?;
+        String::from_utf8(out).map_err(|e| e.to_string())
+    }
+
+    fn read_loops(&self, engine: &Engine) {
+        self.queue_workers_up.reset();
+        self.background_loops_up.reset();
+        let (mut queue_restarts, mut loop_restarts) = (Vec::new(), Vec::new());
+        for (name, state) in engine.health().snapshot() {
+            let up = i64::from(state.up);
+            match &name {
+                LoopName::QueueWorker(queue) => {
+                    self.queue_workers_up.with_label_values(&[queue]).add(up);
+                    queue_restarts.push((queue.clone(), state.restarts as f64));
+                }
+                LoopName::Background(name) => {
+                    self.background_loops_up.with_label_values(&[name]).add(up);
+                    loop_restarts.push((name.to_string(), state.restarts as f64));
+                }
+            }
+        }
+        self.queue_worker_restarts.set(queue_restarts);
+        self.background_loop_restarts.set(loop_restarts);
+    }
+
+    async fn read_stored_state(&self, engine: &Engine) -> Result<(), String> {
         let counts = engine.run_counts().await.map_err(|e| e.to_string())?;
         self.runs.reset();
         for wf in engine.workflow_names() {
@@ -284,16 +368,16 @@ impl Metrics {
                 .with_label_values(&[&d.queue])
                 .set(d.oldest_pending_seconds);
         }
+        let waiting = engine
+            .callbacks_waiting()
+            .await
+            .map_err(|e| e.to_string())?;
         self.callbacks_waiting.reset();
         // The providers we know read 0, not "no data", when nothing waits.
         for provider in [crate::fal::jobs::PROVIDER, aisha_workflows::avatar::USER] {
             self.callbacks_waiting.with_label_values(&[provider]).set(0);
         }
-        for (provider, n) in engine
-            .callbacks_waiting()
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        for (provider, n) in waiting {
             self.callbacks_waiting
                 .with_label_values(&[&provider])
                 .set(n);
@@ -308,11 +392,7 @@ impl Metrics {
                 .map(|(k, v)| (k.to_string(), v as f64))
                 .collect(),
         );
-        let mut out = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
-            .map_err(|e| e.to_string())?;
-        String::from_utf8(out).map_err(|e| e.to_string())
+        Ok(())
     }
 }
 

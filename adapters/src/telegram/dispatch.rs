@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,63 +63,84 @@ impl Busy {
     }
 }
 
-pub async fn run(
+/// What the handlers share across lives of the dispatch loop: a restarted loop must not hand
+/// out again an update a handler still holds, so the cursor and the per-chat queues outlive
+/// it.
+pub struct Dispatcher {
     ctx: Arc<BotCtx>,
     updates: Updates,
     stored: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let schema = Arc::new(schema());
-    let permits = Arc::new(Semaphore::new(HANDLERS));
-    let queued = Arc::new(Semaphore::new(QUEUED));
-    let busy = Arc::new(Busy::default());
-    let mut cursor = 0i64;
-    loop {
-        if *stop.borrow() {
-            return;
+    schema: Arc<Schema>,
+    permits: Arc<Semaphore>,
+    queued: Arc<Semaphore>,
+    busy: Arc<Busy>,
+    cursor: AtomicI64,
+}
+
+impl Dispatcher {
+    pub fn new(ctx: Arc<BotCtx>, updates: Updates, stored: Arc<Notify>) -> Dispatcher {
+        Dispatcher {
+            ctx,
+            updates,
+            stored,
+            schema: Arc::new(schema()),
+            permits: Arc::new(Semaphore::new(HANDLERS)),
+            queued: Arc::new(Semaphore::new(QUEUED)),
+            busy: Arc::new(Busy::default()),
+            cursor: AtomicI64::new(0),
         }
-        let batch = match updates.unhandled(cursor, 500).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading stored updates");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
+    }
+
+    /// One life of the loop: hands stored updates to the handlers until `stop`.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) -> Result<(), String> {
+        loop {
+            if *stop.borrow() {
+                return Ok(());
             }
-        };
-        if batch.is_empty() {
-            tokio::select! {
-                _ = stored.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                _ = stop.changed() => return,
-            }
-            continue;
-        }
-        for row in batch {
-            let Ok(slot) = queued.clone().acquire_owned().await else {
-                return;
-            };
-            cursor = cursor.max(row.update_id);
-            let chat = row.chat_id;
-            let Some(first) = busy.enqueue(chat, (row, slot)) else {
-                continue;
-            };
-            let (ctx, schema, updates, permits, busy) = (
-                ctx.clone(),
-                schema.clone(),
-                updates.clone(),
-                permits.clone(),
-                busy.clone(),
-            );
-            tokio::spawn(async move {
-                let mut next = Some(first);
-                while let Some((row, _slot)) = next {
-                    {
-                        let _permit = permits.acquire().await;
-                        handle(&ctx, &schema, &updates, row).await;
-                    }
-                    next = busy.next(chat);
+            let cursor = self.cursor.load(Ordering::Acquire);
+            let batch = match self.updates.unhandled(cursor, 500).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading stored updates");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
                 }
-            });
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = self.stored.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    _ = stop.changed() => return Ok(()),
+                }
+                continue;
+            }
+            for row in batch {
+                let Ok(slot) = self.queued.clone().acquire_owned().await else {
+                    return Err("the handler queue is closed".into());
+                };
+                self.cursor.fetch_max(row.update_id, Ordering::AcqRel);
+                let chat = row.chat_id;
+                let Some(first) = self.busy.enqueue(chat, (row, slot)) else {
+                    continue;
+                };
+                let (ctx, schema, updates, permits, busy) = (
+                    self.ctx.clone(),
+                    self.schema.clone(),
+                    self.updates.clone(),
+                    self.permits.clone(),
+                    self.busy.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut next = Some(first);
+                    while let Some((row, _slot)) = next {
+                        {
+                            let _permit = permits.acquire().await;
+                            handle(&ctx, &schema, &updates, row).await;
+                        }
+                        next = busy.next(chat);
+                    }
+                });
+            }
         }
     }
 }

@@ -27,7 +27,8 @@ mod users;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aisha_engine::Engine;
+use aisha_engine::supervisor::{supervise, unless_stopped};
+use aisha_engine::{Engine, LoopName};
 use aisha_workflows::blob::BlobStore;
 use aisha_workflows::credits::Ledger;
 use aisha_workflows::photos::PhotoRules;
@@ -146,31 +147,70 @@ impl TelegramBot {
                 });
             }
             _ => {
-                let (intake, stop) = (self.intake.clone(), stop.clone());
-                tasks.spawn(async move { intake.poll(stop).await });
+                let intake = self.intake.clone();
+                tasks.spawn(self.supervised("telegram-intake", &stop, move |stop| {
+                    let intake = intake.clone();
+                    async move {
+                        intake.poll(stop.clone()).await;
+                        unless_stopped(&stop)
+                    }
+                }));
             }
         }
-        tasks.spawn(dispatch::run(
+        let dispatcher = Arc::new(dispatch::Dispatcher::new(
             self.ctx.clone(),
             self.updates.clone(),
             self.intake.stored.clone(),
-            stop.clone(),
         ));
-        tasks.spawn(delivery::run(self.ctx.clone(), stop.clone()));
-        let (updates, mut pstop) = (self.updates.clone(), stop.clone());
-        tasks.spawn(async move {
-            loop {
-                if let Err(e) = updates.prune(KEEP_UPDATES.as_millis() as i64).await {
-                    tracing::warn!(error = %e, "pruning handled updates");
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-                    _ = pstop.changed() => return,
+        tasks.spawn(self.supervised("telegram-dispatch", &stop, move |stop| {
+            dispatcher.clone().run(stop)
+        }));
+        let ctx = self.ctx.clone();
+        tasks.spawn(self.supervised("telegram-delivery", &stop, move |stop| {
+            let ctx = ctx.clone();
+            async move {
+                delivery::run(ctx, stop.clone()).await;
+                unless_stopped(&stop)
+            }
+        }));
+        let updates = self.updates.clone();
+        tasks.spawn(self.supervised("telegram-prune", &stop, move |mut stop| {
+            let updates = updates.clone();
+            async move {
+                loop {
+                    if let Err(e) = updates.prune(KEEP_UPDATES.as_millis() as i64).await {
+                        tracing::warn!(error = %e, "pruning handled updates");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                        _ = stop.changed() => return unless_stopped(&stop),
+                    }
                 }
             }
-        });
+        }));
         while tasks.join_next().await.is_some() {}
         Ok(())
+    }
+
+    /// `life(stop)` kept running under the engine's supervisor as `name` (its state in
+    /// `/ready` and the metrics).
+    fn supervised<F, Fut>(
+        &self,
+        name: &'static str,
+        stop: &watch::Receiver<bool>,
+        mut life: F,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static
+    where
+        F: FnMut(watch::Receiver<bool>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let stop = stop.clone();
+        supervise(
+            self.ctx.engine.health().clone(),
+            LoopName::Background(name),
+            stop.clone(),
+            move |_| life(stop.clone()),
+        )
     }
 }
 

@@ -19,7 +19,7 @@ use aisha_adapters::metrics::Metrics;
 use aisha_engine::engine::EngineBuilder;
 use aisha_engine::ops::RunDetail;
 use aisha_engine::testkit::{TestDb, fast_config, redis_url};
-use aisha_engine::{Db, Engine, QueueBackend, QueueKind};
+use aisha_engine::{Db, Engine, Pools, QueueBackend, QueueKind};
 
 pub const SECRET: &str = "test-webhook-secret-0123456789abcdef";
 
@@ -56,9 +56,10 @@ impl World {
         register: impl FnOnce(EngineBuilder, Wiring<'_>) -> EngineBuilder,
     ) -> World {
         let db = TestDb::new(kind).await;
-        let pool = Db::connect(&db.url, 10).await.expect("connect");
+        let pools = Pools::connect(&db.url, 10).await.expect("connect");
+        let pool = pools.db.clone();
         pool.migrate().await.expect("migrate");
-        let queue = QueueBackend::open(kind, &pool, Some(&redis_url()))
+        let queue = QueueBackend::open(kind, &pools, Some(&redis_url()))
             .await
             .expect("queue");
         let sim = SimFal::start(sim_config).await.expect("sim");

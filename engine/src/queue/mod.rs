@@ -17,10 +17,11 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, SqlitePool};
 
-use crate::db::{Db, DbTx};
+use crate::db::{Db, DbTx, Pools};
 use crate::error::{EngineError, Result};
 
 mod inspect;
+pub(crate) mod listener;
 pub use inspect::QueueDepth;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,57 @@ impl Txn {
 
 pub type Wakers = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<()>>>>;
 
+/// Set when tasks may have been lost (a Redis push failed, a queue worker restarted, Redis
+/// came back empty): the reconciler then re-queues every pending run that has waited more
+/// than a moment, not only those older than `stale_after`. A task queued twice is harmless:
+/// the run's claim lets one of them run.
+#[derive(Debug, Default)]
+pub struct LostTasks {
+    since_ms: std::sync::atomic::AtomicI64,
+    /// The `run_id` Redis last reported: a new one means Redis restarted.
+    redis_run_id: Mutex<Option<String>>,
+}
+
+impl LostTasks {
+    /// Notes the server's `run_id`; a change (Redis restarted, maybe empty) marks tasks lost.
+    pub(crate) fn observe_run_id(&self, run_id: String) {
+        let mut seen = self.redis_run_id.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.as_ref().is_some_and(|s| *s != run_id) {
+            tracing::warn!("Redis restarted (new run_id): queued tasks may be lost");
+            self.suspect();
+        }
+        *seen = Some(run_id);
+    }
+
+    pub(crate) fn suspect(&self) {
+        let now = crate::time::now_ms();
+        let _ = self.since_ms.compare_exchange(
+            0,
+            now,
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// When tasks were first suspected lost, clearing the mark (None: nothing suspected).
+    pub(crate) fn take(&self) -> Option<i64> {
+        match self.since_ms.swap(0, std::sync::atomic::Ordering::SeqCst) {
+            0 => None,
+            t => Some(t),
+        }
+    }
+
+    /// Puts a mark taken by [`LostTasks::take`] back (the repair did not finish).
+    pub(crate) fn restore(&self, since_ms: i64) {
+        let _ = self.since_ms.compare_exchange(
+            0,
+            since_ms,
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+}
+
 #[derive(Clone)]
 pub enum QueueBackend {
     Postgres {
@@ -96,12 +148,20 @@ pub enum QueueBackend {
     Redis {
         conn: ConnectionManager,
         wakers: Wakers,
+        /// Step leases (the relaxed pool of the state database).
+        leases: Db,
+        lost: Arc<LostTasks>,
     },
 }
 
 impl QueueBackend {
-    /// Opens the queue of kind `kind` next to `db` and installs its tables.
-    pub async fn open(kind: QueueKind, db: &Db, redis_url: Option<&str>) -> Result<QueueBackend> {
+    /// Opens the queue of kind `kind` next to the state database and installs its tables.
+    pub async fn open(
+        kind: QueueKind,
+        pools: &Pools,
+        redis_url: Option<&str>,
+    ) -> Result<QueueBackend> {
+        let db = &pools.db;
         match (kind, db) {
             (QueueKind::Postgres, Db::Postgres(pool)) => {
                 apalis_postgres::PostgresStorage::setup(pool)
@@ -124,11 +184,11 @@ impl QueueBackend {
                     .execute(pool)
                     .await?;
                 // Tasks are inserted by our transactions (durable); apalis's own fetches
-                // and acks go through a relaxed pool: losing one in a crash only re-runs or
+                // and acks go through the relaxed pool: losing one in a crash only re-runs or
                 // re-fetches a task, which the run's seq guard drops.
-                match db.relaxed().await? {
+                match &pools.relaxed {
                     Db::Postgres(relaxed) => Ok(QueueBackend::Postgres {
-                        pool: relaxed,
+                        pool: relaxed.clone(),
                         wakers: Arc::default(),
                     }),
                     Db::Sqlite(_) => Err(EngineError::Config(
@@ -158,6 +218,8 @@ impl QueueBackend {
                 Ok(QueueBackend::Redis {
                     conn,
                     wakers: Arc::default(),
+                    leases: pools.relaxed.clone(),
+                    lost: Arc::default(),
                 })
             }
             (kind, db) => Err(EngineError::Config(format!(
@@ -177,11 +239,12 @@ impl QueueBackend {
         }
     }
 
-    /// Where step leases are written: the queue's relaxed pool on Postgres, else `db`.
+    /// Where step leases are written: the relaxed pool (on SQLite, `db`).
     pub(crate) fn lease_db(&self, db: &Db) -> Db {
         match self {
             QueueBackend::Postgres { pool, .. } => Db::Postgres(pool.clone()),
-            _ => db.clone(),
+            QueueBackend::Redis { leases, .. } => leases.clone(),
+            QueueBackend::Sqlite { .. } => db.clone(),
         }
     }
 
@@ -245,12 +308,21 @@ impl QueueBackend {
 
     /// Commits `tx`, then releases what only exists after the commit (Redis pushes) and
     /// announces the new tasks.
+    ///
+    /// Once the commit succeeded the transition has happened, whatever Redis says: a push
+    /// that fails (Redis down or restarting) is logged and left to the reconciler, which
+    /// `lost` tells to look for the run's task at its next pass instead of waiting
+    /// `stale_after`.
     pub(crate) async fn commit(&self, tx: Txn) -> Result<()> {
         tx.db.commit().await?;
-        if let QueueBackend::Redis { conn, .. } = self
+        if let QueueBackend::Redis { conn, lost, .. } = self
             && !tx.after_commit.is_empty()
+            && let Err(e) = push_redis(conn, &tx.after_commit).await
         {
-            push_redis(conn, &tx.after_commit).await?;
+            lost.suspect();
+            tracing::warn!(error = %e, tasks = tx.after_commit.len(),
+                "committed, but Redis did not take the next tasks; the reconciler queues them again");
+            return Ok(());
         }
         self.announce(&tx.after_commit).await;
         Ok(())
@@ -287,6 +359,23 @@ impl QueueBackend {
                     tracing::debug!(error = %e, "notify failed");
                 }
             }
+        }
+    }
+
+    /// Where pushes that failed are marked (Redis only: the other queues commit their tasks
+    /// with the transition).
+    pub(crate) async fn check_lost_tasks(&self) -> Result<Option<&LostTasks>> {
+        let QueueBackend::Redis { conn, lost, .. } = self else {
+            return Ok(None);
+        };
+        lost.observe_run_id(redis_run_id(conn).await?);
+        Ok(Some(lost))
+    }
+
+    pub(crate) fn lost_tasks(&self) -> Option<&LostTasks> {
+        match self {
+            QueueBackend::Redis { lost, .. } => Some(lost),
+            _ => None,
         }
     }
 
@@ -339,6 +428,19 @@ async fn push_redis(conn: &ConnectionManager, released: &[Released]) -> Result<(
     pipe.query_async::<()>(&mut conn.clone())
         .await
         .map_err(|e| EngineError::queue("redis", e))
+}
+
+/// The `run_id` of the Redis server behind `conn` (new at every server start).
+pub(crate) async fn redis_run_id(conn: &ConnectionManager) -> Result<String> {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn.clone())
+        .await
+        .map_err(|e| EngineError::queue("redis", e))?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("run_id:"))
+        .map(|id| id.trim().to_string())
+        .ok_or_else(|| EngineError::queue("redis", "INFO server has no run_id"))
 }
 
 pub(crate) fn redis_storage(

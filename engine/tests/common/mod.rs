@@ -8,7 +8,7 @@ use std::time::Duration;
 use aisha_engine::engine::EngineBuilder;
 use aisha_engine::ops::RunDetail;
 use aisha_engine::testkit::{TestDb, redis_url};
-use aisha_engine::{Db, Engine, EngineConfig, QueueBackend, QueueKind};
+use aisha_engine::{Db, Engine, EngineConfig, Pools, QueueBackend, QueueKind};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -24,9 +24,10 @@ pub struct Harness {
 }
 
 pub async fn open(db: &TestDb) -> (Db, QueueBackend) {
-    let pool = Db::connect(&db.url, 10).await.expect("connect");
+    let pools = Pools::connect(&db.url, 10).await.expect("connect");
+    let pool = pools.db.clone();
     pool.migrate().await.expect("migrate");
-    let queue = QueueBackend::open(db.kind, &pool, Some(&redis_url()))
+    let queue = QueueBackend::open(db.kind, &pools, Some(&redis_url()))
         .await
         .expect("queue");
     (pool, queue)

@@ -1,6 +1,8 @@
 //! Test helpers (feature `testkit`): a fresh database per test — a Postgres database or a
 //! SQLite file — and a queue namespace of its own, so tests run in parallel.
 
+pub mod servers;
+
 use std::time::Duration;
 
 use crate::{EngineConfig, QueueKind};
