@@ -183,6 +183,12 @@ async fn metric(base: &str, name: &str, label: &str) -> f64 {
         .sum()
 }
 
+/// `/health` says the process lives, whatever its backends do.
+async fn healthy(base: &str) {
+    let r = reqwest::get(format!("{base}/health")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{base}/health during the outage");
+}
+
 fn alive(s: &mut Server, what: &str) {
     assert!(
         s.0.try_wait().unwrap().is_none(),
@@ -211,17 +217,24 @@ async fn redis_down_30s_then_back_empty() {
     ];
     fast(&mut env);
     let (engine, db) = starter(QueueKind::Redis, &tdb.url, Some(&redis.url()), &ns).await;
+    let t = Instant::now();
     let mut worker = spawn(&dir, &["worker"], &refs(&env));
     until_ready_is(&base, 200, Duration::from_secs(30)).await;
     start_runs(&engine, RUNS, 40).await;
     wait_steps(&db, RUNS as i64).await;
+    println!("worker up and {RUNS} steps done in {:?}", t.elapsed());
 
     redis.kill();
     let down_at = Instant::now();
     let body = until_ready_is(&base, 503, Duration::from_secs(15)).await;
     assert!(body.to_string().contains("queue"), "{body}");
     // Runs started while Redis is away are committed; their tasks come when it is back.
+    let t = Instant::now();
     start_runs(&engine, DURING, 40).await;
+    println!(
+        "{DURING} runs started during the outage in {:?}",
+        t.elapsed()
+    );
     let unfinished = count(
         &db,
         "SELECT count(*) FROM workflow_runs WHERE status <> 'succeeded'",
@@ -235,11 +248,18 @@ async fn redis_down_30s_then_back_empty() {
     assert_eq!(still_503, Some(503));
     tokio::time::sleep(Duration::from_secs(30).saturating_sub(down_at.elapsed())).await;
     assert_eq!(ready(&base).await.map(|(s, _)| s), Some(503));
+    healthy(&base).await;
     alive(&mut worker, "worker");
 
     redis.start_again();
+    let back_at = Instant::now();
     until_ready_is(&base, 200, Duration::from_secs(60)).await;
+    println!("ready again {:?} after Redis came back", back_at.elapsed());
     all_complete_once(&db, (RUNS + DURING) as i64, Duration::from_secs(120)).await;
+    println!(
+        "every run done {:?} after Redis came back",
+        back_at.elapsed()
+    );
     let queue = format!("queue=\"{ns}.noop3\"");
     assert!(
         metric(&base, "aisha_queue_worker_restarts_total", &queue).await >= 1.0,
@@ -342,6 +362,9 @@ async fn postgres_crash_under_worker_webhook_and_bot() {
     // A user writes while the database is down: Telegram keeps the update until it is stored.
     say_start(&sim, 2);
     tokio::time::sleep(Duration::from_secs(5)).await;
+    for b in &bases {
+        healthy(b).await;
+    }
     pg.start_again();
 
     for b in &bases {
@@ -355,6 +378,11 @@ async fn postgres_crash_under_worker_webhook_and_bot() {
     all_complete_once(&db, RUNS as i64 + 20, Duration::from_secs(120)).await;
     say_start(&sim, 3);
     answered(&sim, 3, Duration::from_secs(30)).await;
+    // The worker's loops that lost the database were restarted, and are counted.
+    let restarts = metric(&bases[0], "aisha_queue_worker_restarts_total", "queue=").await
+        + metric(&bases[0], "aisha_background_loop_restarts_total", "loop=").await;
+    println!("worker loop restarts after the Postgres crash: {restarts}");
+    assert!(restarts >= 1.0, "no restart counted on the worker");
     db.close().await;
 }
 

@@ -1,6 +1,6 @@
 //! Keeps a background loop alive for as long as the process lives: a loop that returns an
 //! error, ends on its own or panics is started again after a jittered exponential backoff
-//! (capped at 30 s), and its state is kept in [`Health`] for `/ready` and the metrics.
+//! (capped at 10 s), and its state is kept in [`Health`] for `/ready` and the metrics.
 //!
 //! An outage is logged twice: a warning when the loop first stops and a note when it has run
 //! again for [`STABLE_AFTER`]; the restarts in between are only debug lines (and counted).
@@ -20,10 +20,13 @@ use crate::retry_policy::RetryPolicy;
 /// over).
 pub const STABLE_AFTER: Duration = Duration::from_secs(10);
 
-/// Backoff between restarts: from 250 ms doubling to 30 s, each a random point in
-/// `[cap/2, cap]`.
+/// Backoff between restarts: from 250 ms doubling to 10 s, each a random point in
+/// `[cap/2, cap]`. The cap is what a loop may lag behind its backend's return; a restart that
+/// fails costs one refused connection, so 10 s is cheap.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
 fn backoff() -> RetryPolicy {
-    RetryPolicy::default().backoff(Duration::from_millis(250), Duration::from_secs(30))
+    RetryPolicy::default().backoff(Duration::from_millis(250), MAX_BACKOFF)
 }
 
 /// Why a generation of a loop stopped, in our words (what `/ready` shows).
@@ -129,15 +132,19 @@ mod tests {
         let name = LoopName::Background("probe");
         let task = {
             let (health, lives, name) = (health.clone(), lives.clone(), name.clone());
+            let own_stop = stop.clone();
             tokio::spawn(supervise(health, name, stop, move |n| {
                 lives.fetch_add(1, Ordering::SeqCst);
+                // A life ends on `stop` by itself: the supervisor waits for it (a graceful
+                // shutdown is the life's to do), it does not cut it off.
+                let mut own_stop = own_stop.clone();
                 async move {
                     match n {
                         0 => Err("first life fails".to_string()),
                         1 => panic!("second life panics"),
                         2 => unless_stopped(&watch::channel(false).1),
                         _ => {
-                            std::future::pending::<()>().await;
+                            let _ = own_stop.wait_for(|s| *s).await;
                             Ok(())
                         }
                     }

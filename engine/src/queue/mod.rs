@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::channel::mpsc;
 use redis::aio::ConnectionManager;
@@ -84,6 +85,10 @@ impl Txn {
 
 pub type Wakers = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<()>>>>;
 
+/// After a failed push, commits leave their tasks to the reconciler this long before trying
+/// Redis again.
+const PUSH_PAUSE: Duration = Duration::from_secs(1);
+
 /// Set when tasks may have been lost (a Redis push failed, a queue worker restarted, Redis
 /// came back empty): the reconciler then re-queues every pending run that has waited more
 /// than a moment, not only those older than `stale_after`. A task queued twice is harmless:
@@ -91,6 +96,8 @@ pub type Wakers = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<()>>>>;
 #[derive(Debug, Default)]
 pub struct LostTasks {
     since_ms: std::sync::atomic::AtomicI64,
+    /// When a push last failed: for [`PUSH_PAUSE`] after it, commits skip the push.
+    push_failed_ms: std::sync::atomic::AtomicI64,
     /// The `run_id` Redis last reported: a new one means Redis restarted.
     redis_run_id: Mutex<Option<String>>,
 }
@@ -104,6 +111,24 @@ impl LostTasks {
             self.suspect();
         }
         *seen = Some(run_id);
+    }
+
+    /// A push failed: its tasks are lost, and pushes pause for [`PUSH_PAUSE`]. True when this
+    /// is the first failure in a minute (an outage begins: worth a warning).
+    pub(crate) fn push_failed(&self) -> bool {
+        self.suspect();
+        let now = crate::time::now_ms();
+        let before = self
+            .push_failed_ms
+            .swap(now, std::sync::atomic::Ordering::SeqCst);
+        now - before > 60_000
+    }
+
+    fn failed_recently(&self) -> bool {
+        let at = self
+            .push_failed_ms
+            .load(std::sync::atomic::Ordering::SeqCst);
+        at != 0 && crate::time::now_ms() - at < PUSH_PAUSE.as_millis() as i64
     }
 
     pub(crate) fn suspect(&self) {
@@ -212,7 +237,7 @@ impl QueueBackend {
                 })?;
                 let client =
                     redis::Client::open(url).map_err(|e| EngineError::queue("redis", e))?;
-                let conn = ConnectionManager::new(client)
+                let conn = ConnectionManager::new_with_config(client, redis_connection())
                     .await
                     .map_err(|e| EngineError::queue("redis", e))?;
                 Ok(QueueBackend::Redis {
@@ -317,12 +342,21 @@ impl QueueBackend {
         tx.db.commit().await?;
         if let QueueBackend::Redis { conn, lost, .. } = self
             && !tx.after_commit.is_empty()
-            && let Err(e) = push_redis(conn, &tx.after_commit).await
         {
-            lost.suspect();
-            tracing::warn!(error = %e, tasks = tx.after_commit.len(),
-                "committed, but Redis did not take the next tasks; the reconciler queues them again");
-            return Ok(());
+            // Redis just failed us: don't make every commit wait for it to fail again.
+            if lost.failed_recently() {
+                lost.suspect();
+                return Ok(());
+            }
+            if let Err(e) = push_redis(conn, &tx.after_commit).await {
+                if lost.push_failed() {
+                    tracing::warn!(error = %e, tasks = tx.after_commit.len(),
+                        "committed, but Redis did not take the next tasks; the reconciler queues them again");
+                } else {
+                    tracing::debug!(error = %e, "Redis still does not take tasks");
+                }
+                return Ok(());
+            }
         }
         self.announce(&tx.after_commit).await;
         Ok(())
@@ -398,6 +432,18 @@ impl QueueBackend {
 /// immediate task. Its push never does that: it gives every task a run time of "now" and puts
 /// it in the scheduled set, which its fetch then promotes with one Lua `unpack` — the call
 /// that fails once a few thousand tasks are due at once.
+/// How the one Redis connection of a process behaves when Redis goes away: a command fails
+/// within about a second and a half instead of waiting out six reconnects (a run's start
+/// would block that long), and the supervisor, not the connection, keeps trying.
+fn redis_connection() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(2)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(500))
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_secs(5)))
+}
+
 async fn push_redis(conn: &ConnectionManager, released: &[Released]) -> Result<()> {
     let mut pipe = redis::pipe();
     pipe.atomic();

@@ -85,11 +85,42 @@ pub struct ThrowawayPostgres {
     _dir: tempfile::TempDir,
 }
 
-/// pg_ctl and initdb refuse to run as root.
+/// `initdb` / `pg_ctl`: from `PATH`, else the newest of Debian's `/usr/lib/postgresql/*/bin`.
+fn pg_binary(name: &str) -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    on_path.unwrap_or_else(|| {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("bin").join(name))
+            .filter(|p| p.is_file())
+            .collect();
+        versions.sort();
+        versions
+            .pop()
+            .unwrap_or_else(|| panic!("{name} is not installed"))
+    })
+}
+
+/// pg_ctl and initdb refuse to run as root: as root they run as `postgres`.
 fn as_postgres(program: &str) -> Command {
-    let mut c = Command::new("runuser");
-    c.args(["-u", "postgres", "--", program]);
-    c
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false);
+    if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(pg_binary(program));
+        c
+    } else {
+        Command::new(pg_binary(program))
+    }
 }
 
 fn run(mut c: Command, what: &str) {
@@ -110,14 +141,12 @@ impl ThrowawayPostgres {
             .tempdir()
             .expect("tempdir");
         let data = dir.path().join("data");
-        run(
-            {
-                let mut c = Command::new("chown");
-                c.arg("postgres").arg(dir.path());
-                c
-            },
-            "chown the cluster directory",
-        );
+        // As root, the cluster belongs to `postgres` (a no-op otherwise).
+        let _ = Command::new("chown")
+            .arg("postgres")
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status();
         run(
             {
                 let mut c = as_postgres("initdb");
