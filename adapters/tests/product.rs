@@ -403,7 +403,20 @@ async fn duplicate_callbacks_one_delivery_one_charge() {
         .order(&avatar_id, json!({"style": "cinematic", "count": 3}))
         .await;
     s.w.wait_for(&run, "succeeded").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The second delivery must really have reached us (and been answered as a duplicate),
+    // or this test would pass without testing anything.
+    let t0 = std::time::Instant::now();
+    while s
+        .w
+        .metric("aisha_callbacks_received_total", &["outcome=\"duplicate\""])
+        < 1.0
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the simulator's duplicate callback never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(s.w.count("SELECT COUNT(*) FROM gallery").await, 3);
     assert_eq!(
         s.w.count("SELECT COUNT(*) FROM outbox WHERE kind = 'portraits'")

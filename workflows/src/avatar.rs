@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use aisha_engine::runs::COMPENSATE;
 use aisha_engine::time::now_ms;
 use aisha_engine::{
     Engine, FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StepCtx, StepError, StepResult,
@@ -137,7 +138,7 @@ async fn validate(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<Av
     }
     let mut originals = Vec::with_capacity(s.photos.len());
     for k in &s.photos {
-        originals.push(p.blobs.get(k).await.map_err(StepError::retryable)?.to_vec());
+        originals.push(p.blobs.get(k).await?.to_vec());
     }
     let rules = p.photo_rules.clone();
     let checked = tokio::task::spawn_blocking(move || check_set(&originals, &rules))
@@ -201,8 +202,7 @@ async fn validate(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<Av
                     Bytes::from(photo.jpeg.clone()),
                     "image/jpeg",
                 )
-                .await
-                .map_err(StepError::retryable)?;
+                .await?;
             w.start_file(format!("{name}.jpg"), opts)
                 .map_err(StepError::permanent)?;
             w.write_all(&photo.jpeg).map_err(StepError::permanent)?;
@@ -219,8 +219,7 @@ async fn validate(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<Av
             Bytes::from(zip.into_inner()),
             "application/zip",
         )
-        .await
-        .map_err(StepError::retryable)?;
+        .await?;
     let now = now_ms();
     on_db!(&p.db, d => sqlx::query(
         "INSERT INTO avatars (id, user_id, name, trigger_phrase, preset, steps, status, created_at, updated_at) \
@@ -261,11 +260,7 @@ async fn submit(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<Avat
         .clone()
         .ok_or_else(|| StepError::permanent("no trigger phrase"))?;
     let zip = key(&ctx.run_id, &["training.zip"])?;
-    let url = p
-        .blobs
-        .presign_get(&zip, p.waits.training_deadline)
-        .await
-        .map_err(StepError::retryable)?;
+    let url = p.blobs.presign_get(&zip, p.waits.training_deadline).await?;
     let job = TrainingJob {
         images_zip_url: url,
         trigger,
@@ -295,8 +290,7 @@ async fn collect(s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarT
     let lora_key = key(&ctx.run_id, &["lora.safetensors"])?;
     p.blobs
         .put(&lora_key, file.bytes, "application/octet-stream")
-        .await
-        .map_err(StepError::retryable)?;
+        .await?;
     on_db!(&p.db, d => sqlx::query(
         "UPDATE avatars SET status = 'ready', lora_key = $2, updated_at = $3 WHERE id = $1",
     )
@@ -362,5 +356,5 @@ async fn failed(s: AvatarTraining, ctx: FailureCtx<Product>) -> Result<(), StepE
         text_en: format!("Training avatar “{}” failed.{refunded_en}", s.name),
         images: vec![],
     };
-    p.notifier.notify(&ctx.run_id, "$compensate", &notice).await
+    p.notifier.notify(&ctx.run_id, COMPENSATE, &notice).await
 }

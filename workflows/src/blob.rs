@@ -70,6 +70,17 @@ pub enum BlobError {
     Unavailable(String),
 }
 
+/// A missing blob will not appear by trying again (its key comes from a run's own state), so
+/// it fails the step for good; a store that does not answer is worth the step's retries.
+impl From<BlobError> for aisha_engine::StepError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::NotFound(_) => aisha_engine::StepError::permanent(e),
+            BlobError::Unavailable(_) => aisha_engine::StepError::retryable(e),
+        }
+    }
+}
+
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &BlobKey, bytes: Bytes, content_type: &str) -> Result<(), BlobError>;
@@ -101,5 +112,19 @@ mod tests {
         ] {
             assert!(BlobKey::try_from(bad.to_string()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_missing_blob_fails_the_step_for_good_an_unavailable_store_is_retried() {
+        use aisha_engine::StepError;
+        let missing = BlobKey::new(&["avatars", "01J", "photo-1.jpg"]).unwrap();
+        assert!(matches!(
+            StepError::from(BlobError::NotFound(missing)),
+            StepError::Permanent(m) if m.contains("avatars/01J/photo-1.jpg")
+        ));
+        assert!(matches!(
+            StepError::from(BlobError::Unavailable("timeout".into())),
+            StepError::Retryable(_)
+        ));
     }
 }

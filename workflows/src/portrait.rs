@@ -4,6 +4,7 @@
 //! checker are not delivered and their share is refunded; a failure refunds what is still
 //! held. A regeneration is a new run whose parent is the old one.
 
+use aisha_engine::runs::COMPENSATE;
 use aisha_engine::time::now_ms;
 use aisha_engine::{
     FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StepCtx, StepError, StepResult, Wait,
@@ -175,8 +176,7 @@ async fn submit(
     let lora_url = p
         .blobs
         .presign_get(&lora, p.waits.generation_deadline)
-        .await
-        .map_err(StepError::retryable)?;
+        .await?;
     let job = GenerationJob {
         prompt: s.final_prompt.clone().unwrap_or_default(),
         lora_url,
@@ -237,10 +237,7 @@ async fn store(mut s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<P
         let key = BlobKey::new(&["portraits", &ctx.run_id, &format!("{i}.{ext}")])
             .map_err(StepError::permanent)?;
         let size = file.bytes.len() as i64;
-        p.blobs
-            .put(&key, file.bytes, &content_type)
-            .await
-            .map_err(StepError::retryable)?;
+        p.blobs.put(&key, file.bytes, &content_type).await?;
         on_db!(&p.db, d => sqlx::query(
             "INSERT INTO gallery (id, user_id, avatar_id, run_id, idx, blob_key, width, height, content_type, bytes, prompt, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (run_id, idx) DO NOTHING",
@@ -323,5 +320,5 @@ async fn failed(s: PortraitGeneration, ctx: FailureCtx<Product>) -> Result<(), S
         },
         images: vec![],
     };
-    p.notifier.notify(&ctx.run_id, "$compensate", &notice).await
+    p.notifier.notify(&ctx.run_id, COMPENSATE, &notice).await
 }

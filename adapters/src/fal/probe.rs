@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::apps::{FluxLoraInput, FluxLoraOutput, ImageSize, SizePreset};
 use super::callback::CallbackBody;
 use super::jobs::{FalJobs, PROVIDER};
+use super::provider::download;
 use super::token::Endpoint;
 
 pub const NAME: &str = "fal_probe";
@@ -109,29 +110,8 @@ async fn check(mut p: Probe, ctx: StepCtx<ProbeDeps>) -> StepResult<Probe> {
         .images
         .first()
         .ok_or_else(|| StepError::permanent("FAL returned no images"))?;
-    let resp = ctx
-        .deps
-        .http
-        .get(&first.url)
-        .send()
-        .await
-        .map_err(|e| StepError::retryable(format!("image download: {}", e.without_url())))?;
-    if !resp.status().is_success() {
-        return Err(StepError::retryable(format!(
-            "image download: HTTP {}",
-            resp.status().as_u16()
-        )));
-    }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| StepError::retryable(format!("image download: {}", e.without_url())))?;
-    if bytes.len() > MAX_IMAGE {
-        return Err(StepError::permanent(format!(
-            "image is {} bytes, over {MAX_IMAGE}",
-            bytes.len()
-        )));
-    }
+    let file = download(&ctx.deps.http, &first.url, MAX_IMAGE).await?;
+    let bytes = file.bytes;
     let img = image::load_from_memory(&bytes)
         .map_err(|e| StepError::permanent(format!("image does not decode: {e}")))?;
     p.image = Some(ProbeImage {

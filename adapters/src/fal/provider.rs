@@ -128,41 +128,51 @@ impl ImageProvider for FalProvider {
     }
 
     async fn download(&self, url: &str, max_bytes: usize) -> Result<Downloaded, StepError> {
-        let fail =
-            |e: reqwest::Error| StepError::retryable(format!("download: {}", e.without_url()));
-        let mut resp = self.http.get(url).send().await.map_err(fail)?;
-        let status = resp.status();
-        if !status.is_success() {
-            let msg = format!("download: HTTP {}", status.as_u16());
-            // FAL's CDN forgets files: a 404 or 403 will not get better.
-            return Err(if status.is_client_error() && status.as_u16() != 429 {
-                StepError::permanent(msg)
-            } else {
-                StepError::retryable(msg)
-            });
-        }
-        if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
+        download(&self.http, url, max_bytes).await
+    }
+}
+
+/// Downloads one of FAL's output files, streamed and refused as soon as it is over
+/// `max_bytes` (by its declared length, or while reading), so a huge or endless body never
+/// sits in memory whole.
+pub(crate) async fn download(
+    http: &reqwest::Client,
+    url: &str,
+    max_bytes: usize,
+) -> Result<Downloaded, StepError> {
+    let fail = |e: reqwest::Error| StepError::retryable(format!("download: {}", e.without_url()));
+    let mut resp = http.get(url).send().await.map_err(fail)?;
+    let status = resp.status();
+    if !status.is_success() {
+        let msg = format!("download: HTTP {}", status.as_u16());
+        // FAL's CDN forgets files: a 404 or 403 will not get better.
+        return Err(if status.is_client_error() && status.as_u16() != 429 {
+            StepError::permanent(msg)
+        } else {
+            StepError::retryable(msg)
+        });
+    }
+    if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
+        return Err(StepError::permanent(format!(
+            "download: over {max_bytes} bytes"
+        )));
+    }
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(fail)? {
+        if body.len() + chunk.len() > max_bytes {
             return Err(StepError::permanent(format!(
                 "download: over {max_bytes} bytes"
             )));
         }
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
-        let mut body = bytes::BytesMut::new();
-        while let Some(chunk) = resp.chunk().await.map_err(fail)? {
-            if body.len() + chunk.len() > max_bytes {
-                return Err(StepError::permanent(format!(
-                    "download: over {max_bytes} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Downloaded {
-            bytes: body.freeze(),
-            content_type,
-        })
+        body.extend_from_slice(&chunk);
     }
+    Ok(Downloaded {
+        bytes: body.freeze(),
+        content_type,
+    })
 }

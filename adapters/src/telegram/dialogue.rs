@@ -83,7 +83,9 @@ impl Dialogues {
                 .await
                 .map(|_| ()));
         }
-        let raw = serde_json::to_string(state).unwrap_or_default();
+        // A state that cannot be written is an error for the handler, never an empty row
+        // that would read back as `Idle` and silently drop the user's place in the dialogue.
+        let raw = serde_json::to_string(state).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         on_db!(&self.db, p => sqlx::query(
             "INSERT INTO tg_dialogues (chat_id, state, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (chat_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",

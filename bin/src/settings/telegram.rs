@@ -17,7 +17,7 @@ pub(super) fn from_env(env: &Env<'_>) -> Result<Option<TelegramConfig>, Settings
     if !shape_ok {
         return Err(SettingsError {
             var: "TELEGRAM_BOT_TOKEN",
-            expected: "a token from @BotFather, like 123456:ABC-DEF… (digits, a colon, the secret)"
+            expected: "a token from @BotFather, like 123456:ABC-DEF…: digits, a colon, then at least 8 characters"
                 .into(),
             got: format!("{} characters", token.len()),
         });
