@@ -335,6 +335,9 @@ mod tests {
         assert_eq!(s.database_url, "sqlite:./data/aisha.db");
         assert_eq!(s.queue_backend, QueueKind::Sqlite);
         assert_eq!(s.http_bind, "127.0.0.1:8080");
+        assert_eq!(s.admin_bind, "127.0.0.1:9091");
+        assert_eq!(s.credit_limits.max_grant, 1_000_000);
+        assert_eq!(s.http_limits, HttpLimits::default());
         assert_eq!(s.engine.concurrency, 32);
     }
 
