@@ -27,7 +27,9 @@ fn head(method: &str, path: &str, length: u64) -> String {
 /// kept the connection, and what it said (if anything) before closing it.
 async fn slow_body(addr: std::net::SocketAddr, path: &'static str) -> (Duration, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(head("POST", path, 1000).as_bytes()).await.unwrap();
+    s.write_all(head("POST", path, 1000).as_bytes())
+        .await
+        .unwrap();
     let t0 = Instant::now();
     let mut answer = Vec::new();
     let mut buf = [0u8; 1024];
@@ -114,7 +116,10 @@ async fn a_declared_10_gb_body_is_refused_at_once() {
             .unwrap();
         let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
         assert!(answer.starts_with("HTTP/1.1 413"), "{path}: {answer}");
-        assert!(answer.to_lowercase().contains("connection: close"), "{answer}");
+        assert!(
+            answer.to_lowercase().contains("connection: close"),
+            "{answer}"
+        );
     }
     w.finish().await;
 }

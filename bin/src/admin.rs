@@ -76,7 +76,9 @@ fn print_detail(d: &RunDetail) {
 pub async fn run(engine: &Engine, settings: &Settings, cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::Runs { command } => runs(engine, command).await,
-        AdminCommand::Credits { command } => crate::admin_product::credits(engine, settings.credit_limits, command).await,
+        AdminCommand::Credits { command } => {
+            crate::admin_product::credits(engine, settings.credit_limits, command).await
+        }
         AdminCommand::Outbox { user, limit, out } => {
             crate::admin_product::outbox(engine, user, limit, out).await
         }

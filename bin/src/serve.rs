@@ -40,9 +40,13 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
         };
         let limits = settings.http_limits;
         servers.push(
-            HttpServer::start_with_limits(&settings.http_bind, public_router(state.clone()), limits)
-                .await
-                .context("HTTP_BIND")?,
+            HttpServer::start_with_limits(
+                &settings.http_bind,
+                public_router(state.clone()),
+                limits,
+            )
+            .await
+            .context("HTTP_BIND")?,
         );
         servers.push(
             HttpServer::start_with_limits(&settings.admin_bind, admin_router(state), limits)

@@ -4,7 +4,6 @@
 //! escapes them. The text format also escapes control characters in every field and message,
 //! so that no value that slipped through as Display can start a forged line of its own.
 
-
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::format::{Writer, debug_fn};

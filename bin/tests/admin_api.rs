@@ -336,7 +336,10 @@ async fn overflowing_grants(env: &[(&str, &str)]) {
         assert_eq!(r.status(), 400, "{amount}");
         let body: Value = r.json().await.unwrap();
         assert!(
-            body["error"].as_str().unwrap().contains("MAX_GRANT (1000000)"),
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("MAX_GRANT (1000000)"),
             "{body}"
         );
     }
@@ -345,7 +348,10 @@ async fn overflowing_grants(env: &[(&str, &str)]) {
         let r = grant(1_000_000, &format!("fill-{i}")).await.unwrap();
         if r.status() == 400 {
             let body: Value = r.json().await.unwrap();
-            assert!(body["error"].as_str().unwrap().contains("MAX_BALANCE"), "{body}");
+            assert!(
+                body["error"].as_str().unwrap().contains("MAX_BALANCE"),
+                "{body}"
+            );
             assert_eq!(i, 99, "MAX_BALANCE is 100,000,000: 40 + 99 × 1,000,000 fit");
             break;
         }
@@ -398,7 +404,10 @@ async fn a_hostile_run_id_cannot_forge_a_log_line() {
         assert!(t0.elapsed() < Duration::from_secs(10), "{log}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert!(line.contains(r"r1\n2026-12-04T00:00:00Z INFO forged"), "{line}");
+    assert!(
+        line.contains(r"r1\n2026-12-04T00:00:00Z INFO forged"),
+        "{line}"
+    );
     let log = server.log();
     assert!(
         !log.lines().any(|l| l.starts_with("2026-12-04T00:00:00Z")),

@@ -194,12 +194,19 @@ fn bad_limits_stop_start_up_naming_the_variable_and_the_rule() {
     for (env, var, rule) in [
         (vec![("ADMIN_BIND", "9091")], "ADMIN_BIND", "host:port"),
         (
-            vec![("HTTP_BIND", "127.0.0.1:8088"), ("ADMIN_BIND", "0.0.0.0:8088")],
+            vec![
+                ("HTTP_BIND", "127.0.0.1:8088"),
+                ("ADMIN_BIND", "0.0.0.0:8088"),
+            ],
             "ADMIN_BIND",
             "a port other than HTTP_BIND's",
         ),
         (vec![("MAX_GRANT", "0")], "MAX_GRANT", "from 1 to"),
-        (vec![("MAX_GRANT", "lots")], "MAX_GRANT", "whole number of credits"),
+        (
+            vec![("MAX_GRANT", "lots")],
+            "MAX_GRANT",
+            "whole number of credits",
+        ),
         (
             vec![("MAX_GRANT", "5000"), ("MAX_BALANCE", "4999")],
             "MAX_BALANCE",
@@ -210,9 +217,21 @@ fn bad_limits_stop_start_up_naming_the_variable_and_the_rule() {
             "MAX_BALANCE",
             "to 1000000000000000",
         ),
-        (vec![("HTTP_READ_TIMEOUT_SECS", "0")], "HTTP_READ_TIMEOUT_SECS", "from 1 to 300"),
-        (vec![("HTTP_IDLE_TIMEOUT_SECS", "soon")], "HTTP_IDLE_TIMEOUT_SECS", "seconds"),
-        (vec![("HTTP_MAX_CONNECTIONS", "2")], "HTTP_MAX_CONNECTIONS", "from 16 to 100000"),
+        (
+            vec![("HTTP_READ_TIMEOUT_SECS", "0")],
+            "HTTP_READ_TIMEOUT_SECS",
+            "from 1 to 300",
+        ),
+        (
+            vec![("HTTP_IDLE_TIMEOUT_SECS", "soon")],
+            "HTTP_IDLE_TIMEOUT_SECS",
+            "seconds",
+        ),
+        (
+            vec![("HTTP_MAX_CONNECTIONS", "2")],
+            "HTTP_MAX_CONNECTIONS",
+            "from 16 to 100000",
+        ),
         (vec![("FAL_USER_ID", "a b")], "FAL_USER_ID", "no spaces"),
         (
             vec![

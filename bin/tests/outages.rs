@@ -392,7 +392,12 @@ async fn postgres_crash_under_worker_webhook_and_bot() {
     // The worker's loops that lost the database were restarted, and are counted.
     let worker_admin = format!("http://{worker_admin}");
     let restarts = metric(&worker_admin, "aisha_queue_worker_restarts_total", "queue=").await
-        + metric(&worker_admin, "aisha_background_loop_restarts_total", "loop=").await;
+        + metric(
+            &worker_admin,
+            "aisha_background_loop_restarts_total",
+            "loop=",
+        )
+        .await;
     println!("worker loop restarts after the Postgres crash: {restarts}");
     assert!(restarts >= 1.0, "no restart counted on the worker");
     db.close().await;

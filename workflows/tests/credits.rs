@@ -176,7 +176,9 @@ async fn bounded(kind: QueueKind) {
     );
     // The probe's pair: the largest i64, then 1 more than allowed. Refused, nothing written.
     for amount in [i64::MAX, 1001] {
-        let r = l.add("u1", Kind::Grant, amount, "x", &format!("big-{amount}")).await;
+        let r = l
+            .add("u1", Kind::Grant, amount, "x", &format!("big-{amount}"))
+            .await;
         assert!(
             matches!(r, Err(CreditsError::OverMaxGrant { max: 1000, .. })),
             "{r:?}"

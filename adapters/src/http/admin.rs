@@ -52,7 +52,11 @@ fn engine_error(res: &mut Response, e: &EngineError) {
 
 fn unavailable(res: &mut Response, e: &dyn std::error::Error) {
     tracing::warn!(error = %e, "admin API: cannot answer");
-    error(res, StatusCode::SERVICE_UNAVAILABLE, "unavailable right now");
+    error(
+        res,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable right now",
+    );
 }
 
 /// 401 unless `Authorization: Bearer <ADMIN_TOKEN>`; with no token configured the API is off.
@@ -155,7 +159,12 @@ async fn requeue_dead(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     let (Some(s), Some(queue)) = (state(depot), req.param::<String>("queue")) else {
         return;
     };
-    tracing::info!(who = "admin-api", action = "requeue-dead", ?queue, "admin action");
+    tracing::info!(
+        who = "admin-api",
+        action = "requeue-dead",
+        ?queue,
+        "admin action"
+    );
     match s.engine.requeue_dead(&queue).await {
         Ok(n) => res.render(Json(json!({ "queue": queue, "requeued": n }))),
         Err(e) => engine_error(res, &e),

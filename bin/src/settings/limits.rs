@@ -12,7 +12,10 @@ pub const DEFAULT_ADMIN_BIND: &str = "127.0.0.1:9091";
 
 /// `ADMIN_BIND`: the private listener (`/metrics`, `/admin/*`); never the public one.
 pub(super) fn admin_bind(env: &Env<'_>, http_bind: &str) -> Result<String, SettingsError> {
-    let bind = env.get("ADMIN_BIND").unwrap_or(DEFAULT_ADMIN_BIND).to_string();
+    let bind = env
+        .get("ADMIN_BIND")
+        .unwrap_or(DEFAULT_ADMIN_BIND)
+        .to_string();
     let Ok(addr) = bind.parse::<std::net::SocketAddr>() else {
         return Err(SettingsError {
             var: "ADMIN_BIND",
