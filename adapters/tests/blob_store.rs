@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aisha_adapters::blob::local::LocalBlobStore;
 use aisha_adapters::blob::s3::S3BlobStore;
-use aisha_adapters::http::{AppState, HttpServer, router};
+use aisha_adapters::http::{AppState, HttpServer, public_router};
 use aisha_workflows::blob::{BlobError, BlobKey, BlobStore};
 use bytes::Bytes;
 
@@ -71,6 +71,7 @@ async fn contract(store: &dyn BlobStore) {
         .unwrap();
     let resp = reqwest::get(&url).await.unwrap();
     assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-length"], "10");
     assert_eq!(&resp.bytes().await.unwrap()[..], b"jpeg bytes");
     // A forged one is refused.
     let forged = format!("{}x", &url[..url.len() - 1]);
@@ -162,8 +163,9 @@ async fn local_folder_served_by_our_http() {
         webhook: None,
         blobs: Some(store.clone()),
         telegram: None,
+        credit_limits: Default::default(),
     };
-    let server = HttpServer::start(&format!("127.0.0.1:{port}"), router(state))
+    let server = HttpServer::start(&format!("127.0.0.1:{port}"), public_router(state))
         .await
         .unwrap();
     contract(store.as_ref()).await;

@@ -9,7 +9,6 @@ use aisha_adapters::fal::apps::{FluxLoraInput, FluxLoraOutput};
 use aisha_adapters::fal::client::QueueStatus;
 use aisha_adapters::fal::inbox::Inbox;
 use aisha_adapters::fal::jobs::{FalJobs, PROVIDER};
-use aisha_adapters::fal::probe;
 use aisha_adapters::fal::signature::{
     HEADER_REQUEST_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_USER_ID,
 };
@@ -22,24 +21,7 @@ use aisha_engine::{
 use common::world::World;
 use serde_json::{Value, json};
 
-fn fast_sim() -> SimConfig {
-    SimConfig {
-        delay: Duration::from_millis(50),
-        ..SimConfig::default()
-    }
-}
-
-async fn start_probe(w: &World, wait_secs: u64) -> String {
-    w.engine
-        .start(
-            probe::NAME,
-            json!({"prompt": "a test portrait", "wait_secs": wait_secs}),
-            StartOptions::default(),
-        )
-        .await
-        .unwrap()
-        .run_id
-}
+use common::world::{fast_sim, start_probe};
 
 async fn probe_happy_path(kind: QueueKind) {
     let w = World::start(kind, fast_sim(), |b, _| b).await;
@@ -212,6 +194,12 @@ async fn bad_deliveries_are_refused_and_store_nothing_then_a_good_one_resolves()
         ..clone(&good)
     };
     assert_eq!(mismatch.send(&http).await, 400);
+    // Signed by FAL, but for another FAL account than ours (FAL_USER_ID).
+    let foreign = Delivery {
+        user_id: "someone-else".into(),
+        ..clone(&good)
+    };
+    assert_eq!(foreign.send(&http).await, 401);
     // Over 1 MiB.
     let huge = Delivery {
         body: vec![b' '; (1 << 20) + 1],
@@ -245,6 +233,13 @@ async fn bad_deliveries_are_refused_and_store_nothing_then_a_good_one_resolves()
     );
     assert_eq!(
         w.metric("aisha_callbacks_received_total", &["outcome=\"too_large\""]),
+        1.0
+    );
+    assert_eq!(
+        w.metric(
+            "aisha_callbacks_received_total",
+            &["outcome=\"foreign_user\""]
+        ),
         1.0
     );
 

@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::cli::{AdminCommand, QueuesCommand, RunsCommand};
+use crate::settings::Settings;
 
 fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
@@ -72,10 +73,12 @@ fn print_detail(d: &RunDetail) {
     }
 }
 
-pub async fn run(engine: &Engine, cmd: AdminCommand) -> anyhow::Result<()> {
+pub async fn run(engine: &Engine, settings: &Settings, cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::Runs { command } => runs(engine, command).await,
-        AdminCommand::Credits { command } => crate::admin_product::credits(engine, command).await,
+        AdminCommand::Credits { command } => {
+            crate::admin_product::credits(engine, settings.credit_limits, command).await
+        }
         AdminCommand::Outbox { user, limit, out } => {
             crate::admin_product::outbox(engine, user, limit, out).await
         }

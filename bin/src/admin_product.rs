@@ -1,7 +1,7 @@
 //! `aisha admin credits …` and `aisha admin outbox`: the ledger and what users were told.
 
 use aisha_engine::Engine;
-use aisha_workflows::credits::{Applied, Kind, Ledger};
+use aisha_workflows::credits::{Applied, CreditLimits, Kind, Ledger};
 use aisha_workflows::outbox::Outbox;
 use serde_json::json;
 
@@ -16,8 +16,12 @@ fn print(json_out: bool, v: serde_json::Value, text: String) -> anyhow::Result<(
     Ok(())
 }
 
-pub async fn credits(engine: &Engine, cmd: CreditsCommand) -> anyhow::Result<()> {
-    let ledger = Ledger::new(engine.db().clone());
+pub async fn credits(
+    engine: &Engine,
+    limits: CreditLimits,
+    cmd: CreditsCommand,
+) -> anyhow::Result<()> {
+    let ledger = Ledger::with_limits(engine.db().clone(), limits);
     match cmd {
         CreditsCommand::Grant {
             user,
@@ -32,7 +36,7 @@ pub async fn credits(engine: &Engine, cmd: CreditsCommand) -> anyhow::Result<()>
                 .add(&user, Kind::Grant, amount, &reason, &key)
                 .await?;
             let balance = ledger.balance(&user).await?;
-            tracing::info!(user = %user, amount, reason = %reason, ?applied, "operator granted credits");
+            tracing::info!(user = ?user, amount, reason = ?reason, ?applied, "operator granted credits");
             let text = match applied {
                 Applied::New => format!("granted {amount} to {user}: balance {balance}"),
                 Applied::Already => format!("grant {key} was applied before: balance {balance}"),

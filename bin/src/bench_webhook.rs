@@ -14,7 +14,7 @@ use aisha_adapters::fal::signing::WebhookSigner;
 use aisha_adapters::fal::sim::{SimConfig, SimFal};
 use aisha_adapters::fal::token::{Endpoint, WebhookToken};
 use aisha_adapters::http::webhook::WebhookService;
-use aisha_adapters::http::{AppState, HttpServer, router};
+use aisha_adapters::http::{AppState, HttpServer, public_router};
 use aisha_adapters::metrics::Metrics;
 use aisha_engine::{Engine, EngineConfig, QueueBackend, QueueKind};
 use anyhow::{Context, bail};
@@ -127,6 +127,7 @@ async fn measure(args: &WebhookBench, pools: aisha_engine::Pools) -> anyhow::Res
         jwks: JwksCache::new(&sim.jwks_url),
         token: token.clone(),
         handover,
+        fal_user_id: None,
     });
     let state = AppState {
         engine,
@@ -135,8 +136,9 @@ async fn measure(args: &WebhookBench, pools: aisha_engine::Pools) -> anyhow::Res
         webhook: Some(webhook),
         blobs: None,
         telegram: None,
+        credit_limits: Default::default(),
     };
-    let server = HttpServer::start("127.0.0.1:0", router(state)).await?;
+    let server = HttpServer::start("127.0.0.1:0", public_router(state)).await?;
     let target = Arc::new(Target {
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(args.concurrency)

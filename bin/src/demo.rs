@@ -10,7 +10,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aisha_adapters::http::{AppState, HttpServer, router};
+use aisha_adapters::http::{AppState, HttpServer, public_router};
 use aisha_adapters::telegram::sim::{
     SentCall, SimConfig as TgSimConfig, SimTelegram, SimUser, UserAction,
 };
@@ -68,8 +68,10 @@ pub async fn run(base: &Settings) -> anyhow::Result<()> {
         webhook: Some(webhook),
         blobs: app.blobs.local.clone(),
         telegram: None,
+        credit_limits: settings.credit_limits,
     };
-    let server = HttpServer::start(&settings.http_bind, router(state)).await?;
+    // Only the public listener: the demo drives everything through the library.
+    let server = HttpServer::start(&settings.http_bind, public_router(state)).await?;
     let engine = app.engine.clone();
     let mut until = stopped.clone();
     let worker = tokio::spawn(async move {

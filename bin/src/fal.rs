@@ -24,6 +24,8 @@ pub struct Fal {
     pub secret: String,
     pub token: WebhookToken,
     pub jwks_url: String,
+    /// `FAL_USER_ID`: the only account whose callbacks are taken, when set.
+    pub user_id: Option<String>,
     /// The built-in simulator, when no FAL is configured.
     pub sim: Option<SimFal>,
 }
@@ -48,9 +50,12 @@ pub async fn open(
 ) -> anyhow::Result<Fal> {
     let f = &settings.fal;
     let (sim, queue_url, jwks_url, key) = if f.simulated() && submits {
+        let defaults = SimConfig::default();
         let sim = SimFal::start(SimConfig {
             delay: f.sim_delay,
-            ..SimConfig::default()
+            // The simulator signs as the account we are told is ours.
+            user_id: f.user_id.clone().unwrap_or(defaults.user_id.clone()),
+            ..defaults
         })
         .await
         .context("starting the built-in FAL simulator")?;
@@ -99,6 +104,7 @@ pub async fn open(
         secret,
         token,
         jwks_url,
+        user_id: f.user_id.clone(),
         sim,
     })
 }
@@ -118,6 +124,7 @@ impl Fal {
             jwks: JwksCache::new(&self.jwks_url),
             token: self.token.clone(),
             handover,
+            fal_user_id: self.user_id.clone(),
         };
         Ok((Arc::new(svc), task))
     }

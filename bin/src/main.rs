@@ -76,7 +76,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Admin { command } => {
             let app = app::open(&settings, "admin", false, app::Startup::FailFast).await?;
-            admin::run(&app.engine, command).await
+            admin::run(&app.engine, &settings, command).await
         }
         Command::Bench { command } => match command {
             BenchCommand::Engine(args) => bench::run(args).await,

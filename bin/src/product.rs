@@ -59,7 +59,7 @@ pub async fn open_blobs(settings: &Settings, fal: &Fal, submits: bool) -> anyhow
 pub fn product(settings: &Settings, db: &Db, blobs: &Blobs, fal: &Fal) -> Product {
     Product {
         db: db.clone(),
-        ledger: Ledger::new(db.clone()),
+        ledger: Ledger::with_limits(db.clone(), settings.credit_limits),
         blobs: blobs.store.clone(),
         images: Arc::new(FalProvider {
             jobs: fal.jobs.clone(),

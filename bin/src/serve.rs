@@ -1,6 +1,6 @@
 //! Running roles until SIGTERM/SIGINT.
 
-use aisha_adapters::http::{AppState, HttpServer, router};
+use aisha_adapters::http::{AppState, HttpServer, admin_router, public_router};
 use anyhow::Context;
 
 use crate::app;
@@ -22,7 +22,8 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
         None
     };
     let mut handover = None;
-    let http = if roles.contains(&Role::Http) {
+    let mut servers = Vec::new();
+    if roles.contains(&Role::Http) {
         let (webhook, task) = app
             .fal
             .webhook(&app.engine, app.metrics.clone(), stopped.clone())
@@ -35,15 +36,24 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
             webhook: Some(webhook),
             blobs: app.blobs.local.clone(),
             telegram: bot.as_ref().and_then(|b| b.webhook.clone()),
+            credit_limits: settings.credit_limits,
         };
-        Some(
-            HttpServer::start(&settings.http_bind, router(state))
+        let limits = settings.http_limits;
+        servers.push(
+            HttpServer::start_with_limits(
+                &settings.http_bind,
+                public_router(state.clone()),
+                limits,
+            )
+            .await
+            .context("HTTP_BIND")?,
+        );
+        servers.push(
+            HttpServer::start_with_limits(&settings.admin_bind, admin_router(state), limits)
                 .await
-                .context("HTTP_BIND")?,
-        )
-    } else {
-        None
-    };
+                .context("ADMIN_BIND")?,
+        );
+    }
     tracing::info!(
         roles = ?roles,
         database = %aisha_engine::db::redact_url(&settings.database_url),
@@ -57,8 +67,8 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
     } else {
         shutdown_signal().await;
     }
-    if let Some(h) = http {
-        h.stop().await;
+    for server in servers {
+        server.stop().await;
     }
     let _ = stop.send(true);
     if let Some(t) = bot_task {

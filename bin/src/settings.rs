@@ -6,9 +6,12 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use aisha_adapters::http::HttpLimits;
 use aisha_engine::{EngineConfig, QueueKind};
+use aisha_workflows::credits::CreditLimits;
 
 pub mod fal;
+mod limits;
 pub mod product;
 pub mod telegram;
 
@@ -36,7 +39,12 @@ pub struct Settings {
     pub db_max_connections: u32,
     pub queue_backend: QueueKind,
     pub redis_url: Option<String>,
+    /// The public listener: webhooks, `/health`, `/ready`, local blob URLs.
     pub http_bind: String,
+    /// The private listener: `/metrics`, `/admin/*`.
+    pub admin_bind: String,
+    pub http_limits: HttpLimits,
+    pub credit_limits: CreditLimits,
     pub log_format: LogFormat,
     pub admin_token: Option<String>,
     pub engine: EngineConfig,
@@ -61,6 +69,9 @@ impl std::fmt::Debug for Settings {
                 &self.redis_url.as_deref().map(aisha_engine::db::redact_url),
             )
             .field("http_bind", &self.http_bind)
+            .field("admin_bind", &self.admin_bind)
+            .field("http_limits", &self.http_limits)
+            .field("credit_limits", &self.credit_limits)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
             .field("fal", &self.fal)
             .field("product", &self.product)
@@ -227,6 +238,12 @@ impl Settings {
             provider_capacity: provider_capacity(env.get("PROVIDER_CAPACITY"))?,
             ..defaults
         };
+        let admin_bind = limits::admin_bind(&env, &http_bind)?;
+        let credit_limits = limits::credit_limits(&env)?;
+        let mut telegram = telegram::from_env(&env)?;
+        if let Some(t) = &mut telegram {
+            telegram::bound_credits(t, credit_limits)?;
+        }
         Ok(Settings {
             db_max_connections: db_max_connections(&env, &database_url)?,
             data_dir,
@@ -234,12 +251,15 @@ impl Settings {
             queue_backend,
             redis_url,
             http_bind,
+            admin_bind,
+            http_limits: limits::http_limits(&env)?,
+            credit_limits,
             log_format,
             admin_token,
             engine,
             fal: FalSettings::from_env(&env)?,
             product: ProductSettings::from_env(&env)?,
-            telegram: telegram::from_env(&env)?,
+            telegram,
         })
     }
 }
@@ -315,6 +335,9 @@ mod tests {
         assert_eq!(s.database_url, "sqlite:./data/aisha.db");
         assert_eq!(s.queue_backend, QueueKind::Sqlite);
         assert_eq!(s.http_bind, "127.0.0.1:8080");
+        assert_eq!(s.admin_bind, "127.0.0.1:9091");
+        assert_eq!(s.credit_limits.max_grant, 1_000_000);
+        assert_eq!(s.http_limits, HttpLimits::default());
         assert_eq!(s.engine.concurrency, 32);
     }
 

@@ -1,4 +1,5 @@
-//! The admin HTTP API over a real socket: token checks, every endpoint, errors.
+//! The admin HTTP API over a real socket, on the private listener (`ADMIN_BIND`): token
+//! checks, every endpoint, errors, bounded grants, and what the log makes of hostile ids.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,6 +11,16 @@ const TOKEN: &str = "test-admin-token-0123456789";
 struct Server {
     child: std::process::Child,
     dir: std::path::PathBuf,
+    /// The public listener (`HTTP_BIND`).
+    public: String,
+    /// What the process wrote to stderr (its log).
+    log: std::path::PathBuf,
+}
+
+impl Server {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
 }
 
 impl Drop for Server {
@@ -36,42 +47,58 @@ fn cli(dir: &std::path::Path, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-async fn serve() -> (Server, String) {
-    let dir = std::env::temp_dir().join(format!("aisha-admin-{}", ulid::Ulid::generate()));
-    std::fs::create_dir_all(&dir).unwrap();
+fn free_bind() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let bind = format!("127.0.0.1:{port}");
+    format!("127.0.0.1:{port}")
+}
+
+/// `aisha serve` (text log at info) plus `env`; returns it and the private listener's URL.
+async fn serve(env: &[(&str, &str)]) -> (Server, String) {
+    let dir = std::env::temp_dir().join(format!("aisha-admin-{}", ulid::Ulid::generate()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (bind, admin) = (free_bind(), free_bind());
+    let log = dir.join("stderr.log");
     let child = Command::new(env!("CARGO_BIN_EXE_aisha"))
         .arg("serve")
         .current_dir(&dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HTTP_BIND", &bind)
+        .env("ADMIN_BIND", &admin)
         .env("ADMIN_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info,sqlx=warn,apalis=warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let base = format!("http://{bind}");
+    let (public, base) = (format!("http://{bind}"), format!("http://{admin}"));
     let t0 = Instant::now();
-    while reqwest::get(format!("{base}/health")).await.is_err() {
+    while reqwest::get(format!("{public}/health")).await.is_err()
+        || reqwest::get(format!("{base}/metrics")).await.is_err()
+    {
         assert!(
             t0.elapsed() < Duration::from_secs(20),
             "server did not start"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (Server { child, dir }, base)
+    let server = Server {
+        child,
+        dir,
+        public,
+        log,
+    };
+    (server, base)
 }
 
 #[tokio::test]
 async fn admin_api() {
-    let (server, base) = serve().await;
+    let (server, base) = serve(&[]).await;
     let http = reqwest::Client::new();
     let get = |path: &str, token: Option<&str>| {
         let mut r = http.get(format!("{base}{path}"));
@@ -248,4 +275,142 @@ async fn admin_api() {
         "{metrics}"
     );
     assert!(metrics.contains(r#"aisha_http_requests_total{method="POST",route="/admin/users/{id}/credits",status="401"} 1"#), "{metrics}");
+}
+
+/// The operator's surfaces are not on the public listener at all, whatever the token.
+#[tokio::test]
+async fn admin_and_metrics_are_absent_on_http_bind() {
+    let (server, base) = serve(&[]).await;
+    let http = reqwest::Client::new();
+    for path in ["/metrics", "/admin/runs", "/admin/queues"] {
+        let r = http
+            .get(format!("{}{path}", server.public))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path} on HTTP_BIND");
+    }
+    let r = http
+        .post(format!("{}/admin/users/u1/credits", server.public))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"amount": 5, "reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = http
+        .get(format!("{base}/admin/runs"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "on ADMIN_BIND");
+    for path in ["/health", "/ready"] {
+        assert_eq!(
+            reqwest::get(format!("{}{path}", server.public))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+}
+
+/// The probe's pair — the largest i64, then 1 — is refused naming the bound, the balance is
+/// unchanged, and `/metrics` answers after it.
+async fn overflowing_grants(env: &[(&str, &str)]) {
+    let (_server, base) = serve(env).await;
+    let http = reqwest::Client::new();
+    let credits = format!("{base}/admin/users/tg-9/credits");
+    let grant = |amount: i64, key: &str| {
+        http.post(&credits)
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"amount": amount, "reason": "probe", "key": key}))
+            .send()
+    };
+    let r: Value = grant(40, "first").await.unwrap().json().await.unwrap();
+    assert_eq!(r["balance"], 40);
+    for (amount, key) in [(i64::MAX, "max"), (1_000_001, "one-over")] {
+        let r = grant(amount, key).await.unwrap();
+        assert_eq!(r.status(), 400, "{amount}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("MAX_GRANT (1000000)"),
+            "{body}"
+        );
+    }
+    // Up to MAX_BALANCE (a second bound) and no further.
+    for i in 0..100 {
+        let r = grant(1_000_000, &format!("fill-{i}")).await.unwrap();
+        if r.status() == 400 {
+            let body: Value = r.json().await.unwrap();
+            assert!(
+                body["error"].as_str().unwrap().contains("MAX_BALANCE"),
+                "{body}"
+            );
+            assert_eq!(i, 99, "MAX_BALANCE is 100,000,000: 40 + 99 × 1,000,000 fit");
+            break;
+        }
+        assert_eq!(r.status(), 200);
+    }
+    let r = grant(1, "then-one").await.unwrap();
+    let balance: Value = r.json().await.unwrap();
+    assert_eq!(balance["balance"], 99_000_041, "{balance}");
+    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(r#"aisha_credits_total{kind="granted"} 99000041"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn overflowing_grants_are_refused_sqlite() {
+    overflowing_grants(&[]).await;
+}
+
+#[tokio::test]
+async fn overflowing_grants_are_refused_postgres() {
+    let db = aisha_engine::testkit::TestDb::new(aisha_engine::QueueKind::Postgres).await;
+    overflowing_grants(&[("DATABASE_URL", db.url.as_str())]).await;
+    db.drop_db().await;
+}
+
+/// A run id with a URL-encoded newline is one log line, the id escaped inside it.
+#[tokio::test]
+async fn a_hostile_run_id_cannot_forge_a_log_line() {
+    let (server, base) = serve(&[]).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!(
+            "{base}/admin/runs/r1%0A2026-12-04T00:00:00Z%20INFO%20forged/cancel"
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let t0 = Instant::now();
+    let line = loop {
+        let log = server.log();
+        if let Some(l) = log.lines().find(|l| l.contains("action=\"cancel\"")) {
+            break l.to_string();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        line.contains(r"r1\n2026-12-04T00:00:00Z INFO forged"),
+        "{line}"
+    );
+    let log = server.log();
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-12-04T00:00:00Z")),
+        "{log}"
+    );
 }

@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Dir, Server, aisha, free_port, json};
+use common::{Dir, Server, aisha, free_bind, json};
 
 #[tokio::test]
 async fn embedded_default_runs_and_reports() {
@@ -33,8 +33,7 @@ async fn embedded_default_runs_and_reports() {
         "no configuration means SQLite under ./data"
     );
 
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
+    let (bind, admin) = (free_bind(), free_bind());
     let server = Server(
         Command::new(env!("CARGO_BIN_EXE_aisha"))
             .arg("serve")
@@ -42,6 +41,7 @@ async fn embedded_default_runs_and_reports() {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HTTP_BIND", &bind)
+            .env("ADMIN_BIND", &admin)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -117,7 +117,7 @@ async fn embedded_default_runs_and_reports() {
     let ready = http.get(format!("{base}/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     let metrics = http
-        .get(format!("{base}/metrics"))
+        .get(format!("http://{admin}/metrics"))
         .send()
         .await
         .unwrap()
@@ -186,4 +186,66 @@ fn bad_configuration_stops_start_up_naming_the_variable() {
         err.contains("DATABASE_URL") && !err.contains("hunter2"),
         "{err}"
     );
+}
+
+#[test]
+fn bad_limits_stop_start_up_naming_the_variable_and_the_rule() {
+    let dir = Dir::new();
+    for (env, var, rule) in [
+        (vec![("ADMIN_BIND", "9091")], "ADMIN_BIND", "host:port"),
+        (
+            vec![
+                ("HTTP_BIND", "127.0.0.1:8088"),
+                ("ADMIN_BIND", "0.0.0.0:8088"),
+            ],
+            "ADMIN_BIND",
+            "a port other than HTTP_BIND's",
+        ),
+        (vec![("MAX_GRANT", "0")], "MAX_GRANT", "from 1 to"),
+        (
+            vec![("MAX_GRANT", "lots")],
+            "MAX_GRANT",
+            "whole number of credits",
+        ),
+        (
+            vec![("MAX_GRANT", "5000"), ("MAX_BALANCE", "4999")],
+            "MAX_BALANCE",
+            "from MAX_GRANT (5000)",
+        ),
+        (
+            vec![("MAX_BALANCE", "9223372036854775807")],
+            "MAX_BALANCE",
+            "to 1000000000000000",
+        ),
+        (
+            vec![("HTTP_READ_TIMEOUT_SECS", "0")],
+            "HTTP_READ_TIMEOUT_SECS",
+            "from 1 to 300",
+        ),
+        (
+            vec![("HTTP_IDLE_TIMEOUT_SECS", "soon")],
+            "HTTP_IDLE_TIMEOUT_SECS",
+            "seconds",
+        ),
+        (
+            vec![("HTTP_MAX_CONNECTIONS", "2")],
+            "HTTP_MAX_CONNECTIONS",
+            "from 16 to 100000",
+        ),
+        (vec![("FAL_USER_ID", "a b")], "FAL_USER_ID", "no spaces"),
+        (
+            vec![
+                ("TELEGRAM_BOT_TOKEN", "123456:ABCDEFGH-test"),
+                ("MAX_GRANT", "100"),
+                ("TELEGRAM_STAR_PACKS", "50:10,500:100"),
+            ],
+            "TELEGRAM_STAR_PACKS",
+            "at most MAX_GRANT (100)",
+        ),
+    ] {
+        let out = aisha(&dir, &["serve"], &env);
+        assert_eq!(out.status.code(), Some(2), "{env:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(var) && err.contains(rule), "{env:?}: {err}");
+    }
 }

@@ -32,6 +32,7 @@ fn spawn_worker(db: &TestDb, ns: &str) -> Worker {
         .env("REDIS_URL", redis_url())
         .env("QUEUE_NAMESPACE", ns)
         .env("HTTP_BIND", "127.0.0.1:0")
+        .env("ADMIN_BIND", "127.0.0.1:0")
         .env("WORKER_CONCURRENCY", "8")
         .env("DB_MAX_CONNECTIONS", "6")
         .env("LEASE_GRACE_SECS", "1")

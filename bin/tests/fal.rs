@@ -6,16 +6,16 @@ mod common;
 
 use aisha_engine::QueueKind;
 use aisha_engine::testkit::TestDb;
-use common::{Dir, aisha, free_port, json, spawn, until_up, wait_for_run};
+use common::{Dir, aisha, free_bind, json, spawn, until_up, wait_for_run};
 
 /// Starts `fal_probe`, waits for it to succeed with a 768×1024 image, and checks that the
-/// webhook at `base` counted the callback.
-async fn probe_succeeds(dir: &Dir, env: &[(&str, &str)], base: &str) -> String {
+/// webhook whose private listener is `admin` counted the callback.
+async fn probe_succeeds(dir: &Dir, env: &[(&str, &str)], admin: &str) -> String {
     let id = start_probe(dir, env);
     let done = wait_for_run(dir, &id, "succeeded", env).await;
     assert_eq!(done["state"]["image"]["width"], 768, "{done}");
     assert_eq!(done["state"]["image"]["height"], 1024, "{done}");
-    let metrics = reqwest::get(format!("{base}/metrics"))
+    let metrics = reqwest::get(format!("{admin}/metrics"))
         .await
         .unwrap()
         .text()
@@ -23,7 +23,7 @@ async fn probe_succeeds(dir: &Dir, env: &[(&str, &str)], base: &str) -> String {
         .unwrap();
     assert!(
         metrics.contains(r#"aisha_callbacks_received_total{outcome="resolved",provider="fal"} 1"#),
-        "{base}: {metrics}"
+        "{admin}: {metrics}"
     );
     metrics
 }
@@ -48,12 +48,16 @@ fn start_probe(dir: &Dir, env: &[(&str, &str)]) -> String {
 #[tokio::test]
 async fn embedded_default_goes_through_the_simulator_and_the_webhook() {
     let dir = Dir::new();
-    let bind = format!("127.0.0.1:{}", free_port());
-    let env = [("HTTP_BIND", bind.as_str()), ("SIM_FAL_DELAY_MS", "100")];
+    let (bind, admin) = (free_bind(), free_bind());
+    let env = [
+        ("HTTP_BIND", bind.as_str()),
+        ("ADMIN_BIND", admin.as_str()),
+        ("SIM_FAL_DELAY_MS", "100"),
+    ];
     let _server = spawn(&dir, &["serve"], &env);
     let base = format!("http://{bind}");
     until_up(&format!("{base}/ready")).await;
-    let metrics = probe_succeeds(&dir, &env, &base).await;
+    let metrics = probe_succeeds(&dir, &env, &format!("http://{admin}")).await;
     assert!(
         metrics.contains(
             r#"aisha_fal_requests_total{app="fal-ai/flux-lora",op="submit",status="ok"} 1"#
@@ -66,7 +70,7 @@ async fn embedded_default_goes_through_the_simulator_and_the_webhook() {
 async fn split_deployment_sim_fal_worker_and_two_webhook_replicas() {
     let db = TestDb::new(QueueKind::Postgres).await;
     let dir = Dir::new();
-    let sim_bind = format!("127.0.0.1:{}", free_port());
+    let sim_bind = free_bind();
     let sim_url = format!("http://{sim_bind}");
     let jwks = format!("{sim_url}/.well-known/jwks.json");
     let _sim = spawn(
@@ -91,24 +95,26 @@ async fn split_deployment_sim_fal_worker_and_two_webhook_replicas() {
         ("WEBHOOK_SECRET", "split-test-webhook-secret-0123456789"),
     ];
     assert!(aisha(&dir, &["migrate"], &common).status.success());
-    let (a, b) = (
-        format!("127.0.0.1:{}", free_port()),
-        format!("127.0.0.1:{}", free_port()),
-    );
-    let _replica_a = spawn(&dir, &["webhook", "--bind", &a], &common);
-    let _replica_b = spawn(&dir, &["webhook", "--bind", &b], &common);
-    until_up(&format!("http://{a}/ready")).await;
-    until_up(&format!("http://{b}/ready")).await;
+    // Each replica: a public address (given to FAL) and a private one (scraped).
+    let replicas: Vec<(String, String)> = (0..2).map(|_| (free_bind(), free_bind())).collect();
+    let mut running = Vec::new();
+    for (public, admin) in &replicas {
+        let mut env = common.to_vec();
+        env.push(("ADMIN_BIND", admin.as_str()));
+        running.push(spawn(&dir, &["webhook", "--bind", public], &env));
+        until_up(&format!("http://{public}/ready")).await;
+    }
 
     // A worker that tells FAL to call replica A, then one that names replica B.
-    for replica in [&a, &b] {
+    for (replica, admin) in &replicas {
         let public = format!("http://{replica}");
         let mut env = common.to_vec();
         env.push(("PUBLIC_URL", public.as_str()));
         let worker = spawn(&dir, &["serve", "--roles", "worker"], &env);
-        probe_succeeds(&dir, &env, &public).await;
+        probe_succeeds(&dir, &env, &format!("http://{admin}")).await;
         drop(worker);
     }
+    drop(running);
     db.drop_db().await;
 }
 

@@ -22,7 +22,7 @@ use aisha_engine::engine::StartOptions;
 use aisha_engine::testkit::servers::{ThrowawayPostgres, ThrowawayRedis};
 use aisha_engine::testkit::{TestDb, namespace};
 use aisha_engine::{Db, Engine, EngineConfig, Pools, QueueBackend, QueueKind, on_db};
-use common::{Dir, Server, aisha, free_port, spawn, until_up};
+use common::{Dir, Server, aisha, free_bind, free_port, spawn, until_up};
 use serde_json::{Value, json};
 
 /// Settings that make recovery quick enough for a test.
@@ -169,9 +169,9 @@ async fn until_ready_is(base: &str, status: u16, within: Duration) -> Value {
     }
 }
 
-/// The value of one sample of `/metrics` (0 when absent).
-async fn metric(base: &str, name: &str, label: &str) -> f64 {
-    let text = reqwest::get(format!("{base}/metrics"))
+/// The value of one sample of `/metrics` on the private listener `admin` (0 when absent).
+async fn metric(admin: &str, name: &str, label: &str) -> f64 {
+    let text = reqwest::get(format!("{admin}/metrics"))
         .await
         .unwrap()
         .text()
@@ -204,14 +204,16 @@ async fn redis_down_30s_then_back_empty() {
     let tdb = TestDb::new(QueueKind::Redis).await;
     let ns = namespace();
     let dir = Dir::new();
-    let bind = format!("127.0.0.1:{}", free_port());
+    let (bind, admin) = (free_bind(), free_bind());
     let base = format!("http://{bind}");
+    let admin_base = format!("http://{admin}");
     let mut env: Vec<(String, String)> = vec![
         ("DATABASE_URL".into(), tdb.url.clone()),
         ("QUEUE_BACKEND".into(), "redis".into()),
         ("REDIS_URL".into(), redis.url()),
         ("QUEUE_NAMESPACE".into(), ns.clone()),
         ("HTTP_BIND".into(), bind.clone()),
+        ("ADMIN_BIND".into(), admin.clone()),
         ("WORKER_CONCURRENCY".into(), "8".into()),
         ("DB_MAX_CONNECTIONS".into(), "6".into()),
     ];
@@ -262,10 +264,13 @@ async fn redis_down_30s_then_back_empty() {
     );
     let queue = format!("queue=\"{ns}.noop3\"");
     assert!(
-        metric(&base, "aisha_queue_worker_restarts_total", &queue).await >= 1.0,
+        metric(&admin_base, "aisha_queue_worker_restarts_total", &queue).await >= 1.0,
         "the queue worker's restart is not counted"
     );
-    assert_eq!(metric(&base, "aisha_queue_workers_up", &queue).await, 1.0);
+    assert_eq!(
+        metric(&admin_base, "aisha_queue_workers_up", &queue).await,
+        1.0
+    );
     alive(&mut worker, "worker");
     drop(worker);
     db.close().await;
@@ -342,7 +347,13 @@ async fn postgres_crash_under_worker_webhook_and_bot() {
     let binds: Vec<String> = (0..3)
         .map(|_| format!("127.0.0.1:{}", free_port()))
         .collect();
-    let mut worker = role(&["worker"], &binds[0]);
+    let worker_admin = free_bind();
+    let mut worker = {
+        let mut e = env.clone();
+        e.push(("HTTP_BIND".into(), binds[0].clone()));
+        e.push(("ADMIN_BIND".into(), worker_admin.clone()));
+        spawn(&dir, &["worker"], &refs(&e))
+    };
     let mut webhook = role(&["webhook", "--bind", &binds[1]], &binds[1]);
     let mut bot = role(&["bot"], &binds[2]);
     let bases: Vec<String> = binds.iter().map(|b| format!("http://{b}")).collect();
@@ -379,8 +390,14 @@ async fn postgres_crash_under_worker_webhook_and_bot() {
     say_start(&sim, 3);
     answered(&sim, 3, Duration::from_secs(30)).await;
     // The worker's loops that lost the database were restarted, and are counted.
-    let restarts = metric(&bases[0], "aisha_queue_worker_restarts_total", "queue=").await
-        + metric(&bases[0], "aisha_background_loop_restarts_total", "loop=").await;
+    let worker_admin = format!("http://{worker_admin}");
+    let restarts = metric(&worker_admin, "aisha_queue_worker_restarts_total", "queue=").await
+        + metric(
+            &worker_admin,
+            "aisha_background_loop_restarts_total",
+            "loop=",
+        )
+        .await;
     println!("worker loop restarts after the Postgres crash: {restarts}");
     assert!(restarts >= 1.0, "no restart counted on the worker");
     db.close().await;

@@ -391,6 +391,10 @@ async fn stars_are_credited_once_and_forgeries_are_ignored() {
     );
     bot.send(&admin, json!({"text": "/refund charge-1"}));
     bot.said(ADMIN, "refunded already").await;
+    // Over MAX_GRANT: the admin is told the bound, nothing is written.
+    bot.send(&admin, json!({"text": "/grant 601 9223372036854775807"}));
+    bot.said(ADMIN, "over MAX_GRANT (1000000)").await;
+    assert_eq!(bot.balance(601), 0);
     // Not an admin: the command is unknown.
     bot.send(&u, json!({"text": "/grant 601 1000"}));
     bot.said(601, "Unknown command").await;

@@ -3,6 +3,10 @@
 //! transaction, and a CHECK keeps it from going negative. Every entry has an idempotency key
 //! (`run:kind:reason` for a run's entries), so a retried step or a replayed payment applies
 //! once.
+//!
+//! Amounts are bounded: one grant or purchase by [`CreditLimits::max_grant`], a balance by
+//! [`CreditLimits::max_balance`], and every balance by [`BALANCE_CEILING`] (a CHECK on the
+//! account row), so no sum the ledger or `/metrics` computes can overflow.
 
 use std::fmt;
 
@@ -25,6 +29,10 @@ pub enum CreditsError {
     },
     #[error("a credit amount must be positive, got {0}")]
     NotPositive(i64),
+    #[error("a grant of {amount} is over MAX_GRANT ({max})")]
+    OverMaxGrant { amount: i64, max: i64 },
+    #[error("{amount} more would take the balance of {balance} over MAX_BALANCE ({max})")]
+    OverMaxBalance { amount: i64, balance: i64, max: i64 },
     #[error("credits ledger: {0}")]
     Db(#[from] sqlx::Error),
     #[error("credits ledger: {0}")]
@@ -68,9 +76,45 @@ pub enum Applied {
     Already,
 }
 
+impl CreditsError {
+    /// The caller asked for an amount out of bounds (a 400, not an outage).
+    pub fn is_out_of_bounds(&self) -> bool {
+        matches!(
+            self,
+            CreditsError::NotPositive(_)
+                | CreditsError::OverMaxGrant { .. }
+                | CreditsError::OverMaxBalance { .. }
+        )
+    }
+}
+
+/// The largest balance any account may hold, whatever the configuration: the CHECK on
+/// `credit_accounts.balance` (migration `…_credit_bounds`). Far below `i64::MAX`, so even
+/// millions of accounts at the ceiling sum exactly in Postgres' NUMERIC.
+pub const BALANCE_CEILING: i64 = 1_000_000_000_000_000;
+
+/// The configured bounds (`MAX_GRANT`, `MAX_BALANCE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreditLimits {
+    /// Most credits one grant or purchase adds.
+    pub max_grant: i64,
+    /// Most credits a grant or purchase may bring a balance to.
+    pub max_balance: i64,
+}
+
+impl Default for CreditLimits {
+    fn default() -> Self {
+        CreditLimits {
+            max_grant: 1_000_000,
+            max_balance: 100_000_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Ledger {
     db: Db,
+    limits: CreditLimits,
 }
 
 /// One entry to write.
@@ -84,12 +128,22 @@ struct Entry<'a> {
 }
 
 impl Ledger {
+    /// A ledger with the default [`CreditLimits`].
     pub fn new(db: Db) -> Ledger {
-        Ledger { db }
+        Ledger::with_limits(db, CreditLimits::default())
+    }
+
+    pub fn with_limits(db: Db, limits: CreditLimits) -> Ledger {
+        Ledger { db, limits }
+    }
+
+    pub fn limits(&self) -> CreditLimits {
+        self.limits
     }
 
     /// Credits given (by an operator, a promotion) or bought; `key` makes it apply once
-    /// (e.g. the payment's charge id).
+    /// (e.g. the payment's charge id). At most `max_grant` at a time, and only while the
+    /// balance stays within `max_balance`.
     pub async fn add(
         &self,
         user_id: &str,
@@ -99,6 +153,12 @@ impl Ledger {
         key: &str,
     ) -> Result<Applied, CreditsError> {
         positive(amount)?;
+        if amount > self.limits.max_grant {
+            return Err(CreditsError::OverMaxGrant {
+                amount,
+                max: self.limits.max_grant,
+            });
+        }
         let entry = Entry {
             user_id,
             kind,
@@ -107,7 +167,7 @@ impl Ledger {
             reason,
             key: format!("{kind}:{key}"),
         };
-        self.write(entry, None).await
+        self.write(entry, None, self.limits.max_balance).await
     }
 
     /// Takes `amount` from the balance for `run_id`, or fails with `Insufficient` and
@@ -128,7 +188,7 @@ impl Ledger {
             reason,
             key: run_key(run_id, Kind::Reservation, reason),
         };
-        self.write(entry, None).await
+        self.write(entry, None, self.limits.max_balance).await
     }
 
     /// The run delivered: its reservation is final. A zero-amount entry, one per run and reason.
@@ -146,7 +206,7 @@ impl Ledger {
             reason,
             key: run_key(run_id, Kind::Capture, reason),
         };
-        self.write(entry, None).await
+        self.write(entry, None, self.limits.max_balance).await
     }
 
     /// Gives back up to what `run_id` reserved and was not refunded yet.
@@ -166,7 +226,9 @@ impl Ledger {
             reason,
             key: run_key(run_id, Kind::Refund, reason),
         };
-        self.write(entry, Some(run_id)).await
+        // A refund gives back what the run took from the balance, so the configured cap
+        // does not apply (a compensation must not fail); the ceiling still does.
+        self.write(entry, Some(run_id), BALANCE_CEILING).await
     }
 
     pub async fn balance(&self, user_id: &str) -> Result<i64, CreditsError> {
@@ -187,7 +249,14 @@ impl Ledger {
         Ok(held)
     }
 
-    async fn write(&self, e: Entry<'_>, refund_of: Option<&str>) -> Result<Applied, CreditsError> {
+    /// Writes one entry and moves the balance, or changes nothing: a debit never takes the
+    /// balance below 0, a credit never above `cap`.
+    async fn write(
+        &self,
+        e: Entry<'_>,
+        refund_of: Option<&str>,
+        cap: i64,
+    ) -> Result<Applied, CreditsError> {
         let mut tx = self.db.begin().await?;
         if let Some(run_id) = refund_of {
             // Two refunds of one run must not both see the same amount left. SQLite's
@@ -236,28 +305,37 @@ impl Ledger {
             .execute(c)
             .await.map(|r| r.rows_affected()))?;
             if taken == 0 {
-                let balance: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(
-                    "SELECT balance FROM credit_accounts WHERE user_id = $1",
-                )
-                .bind(e.user_id)
-                .fetch_optional(c)
-                .await)?;
                 return Err(CreditsError::Insufficient {
                     needed: -e.amount,
-                    balance: balance.unwrap_or(0),
+                    balance: account_balance(&mut tx, e.user_id).await?,
                 });
             }
         } else if e.amount > 0 {
-            on_tx!(&mut tx, c => sqlx::query(
-                "INSERT INTO credit_accounts (user_id, balance, updated_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (user_id) DO UPDATE SET balance = credit_accounts.balance + excluded.balance, \
-                 updated_at = excluded.updated_at",
-            )
-            .bind(e.user_id)
-            .bind(e.amount)
-            .bind(now)
-            .execute(c)
-            .await.map(|r| r.rows_affected()))?;
+            // `balance <= cap - amount` rather than `balance + amount <= cap`: the sum could
+            // overflow (SQLite would turn it into a REAL), the difference cannot.
+            let added = if e.amount > cap {
+                0
+            } else {
+                on_tx!(&mut tx, c => sqlx::query(
+                    "INSERT INTO credit_accounts (user_id, balance, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (user_id) DO UPDATE SET balance = credit_accounts.balance + excluded.balance, \
+                     updated_at = excluded.updated_at WHERE credit_accounts.balance <= $4 - excluded.balance",
+                )
+                .bind(e.user_id)
+                .bind(e.amount)
+                .bind(now)
+                .bind(cap)
+                .execute(c)
+                .await.map(|r| r.rows_affected()))?
+            };
+            if added == 0 {
+                let balance = account_balance(&mut tx, e.user_id).await?;
+                return Err(CreditsError::OverMaxBalance {
+                    amount: e.amount,
+                    balance,
+                    max: cap,
+                });
+            }
         }
         tx.commit().await?;
         Ok(Applied::New)
@@ -270,6 +348,16 @@ fn positive(amount: i64) -> Result<(), CreditsError> {
     } else {
         Err(CreditsError::NotPositive(amount))
     }
+}
+
+async fn account_balance(tx: &mut DbTx, user_id: &str) -> Result<i64, CreditsError> {
+    let balance: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(
+        "SELECT balance FROM credit_accounts WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(c)
+    .await)?;
+    Ok(balance.unwrap_or(0))
 }
 
 fn run_key(run_id: &str, kind: Kind, reason: &str) -> String {
@@ -337,7 +425,7 @@ impl Ledger {
             reason,
             key: format!("purchase-refund:{key}"),
         };
-        self.write(entry, None).await
+        self.write(entry, None, self.limits.max_balance).await
     }
 }
 
@@ -353,23 +441,32 @@ pub struct Invariants {
 impl Ledger {
     /// Credits so far by kind: granted, purchased, refunded, and captured (what runs with a
     /// capture reserved, less what they got back). Each only grows.
-    pub async fn totals(&self) -> Result<Vec<(&'static str, i64)>, CreditsError> {
-        let row: (Option<i64>, Option<i64>, Option<i64>, Option<i64>) = aisha_engine::on_db!(&self.db, p => sqlx::query_as(
-            "SELECT \
-               CAST(SUM(CASE WHEN kind = 'grant' THEN amount ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN kind = 'purchase' AND amount > 0 THEN amount ELSE 0 END) AS BIGINT), \
-               CAST(SUM(CASE WHEN kind = 'refund' THEN amount ELSE 0 END) AS BIGINT), \
-               CAST(-SUM(CASE WHEN kind IN ('reservation', 'refund') AND run_id IN \
-                   (SELECT run_id FROM credit_ledger WHERE kind = 'capture') THEN amount ELSE 0 END) AS BIGINT) \
-             FROM credit_ledger",
-        )
-        .fetch_one(p)
-        .await)?;
+    ///
+    /// Summed so that no data can make it fail: Postgres adds BIGINTs in NUMERIC (exact,
+    /// no overflow), SQLite's TOTAL() in floating point (its SUM() raises on overflow);
+    /// either way the figure is handed over as the f64 a gauge holds.
+    pub async fn totals(&self) -> Result<Vec<(&'static str, f64)>, CreditsError> {
+        let sum = |expr: &str| match &self.db {
+            Db::Postgres(_) => format!("COALESCE(CAST(SUM({expr}) AS DOUBLE PRECISION), 0)"),
+            Db::Sqlite(_) => format!("TOTAL({expr})"),
+        };
+        let sql = format!(
+            "SELECT {}, {}, {}, -{} FROM credit_ledger",
+            sum("CASE WHEN kind = 'grant' THEN amount ELSE 0 END"),
+            sum("CASE WHEN kind = 'purchase' AND amount > 0 THEN amount ELSE 0 END"),
+            sum("CASE WHEN kind = 'refund' THEN amount ELSE 0 END"),
+            sum("CASE WHEN kind IN ('reservation', 'refund') AND run_id IN \
+                 (SELECT run_id FROM credit_ledger WHERE kind = 'capture') THEN amount ELSE 0 END"),
+        );
+        // Built from the literals above only.
+        let row: (f64, f64, f64, f64) = aisha_engine::on_db!(&self.db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_one(p)
+            .await)?;
         Ok(vec![
-            ("granted", row.0.unwrap_or(0)),
-            ("purchased", row.1.unwrap_or(0)),
-            ("refunded", row.2.unwrap_or(0)),
-            ("captured", row.3.unwrap_or(0)),
+            ("granted", row.0),
+            ("purchased", row.1),
+            ("refunded", row.2),
+            ("captured", row.3),
         ])
     }
 

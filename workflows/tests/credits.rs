@@ -3,7 +3,7 @@
 
 use aisha_engine::testkit::TestDb;
 use aisha_engine::{Pools, QueueKind};
-use aisha_workflows::credits::{Applied, CreditsError, Kind, Ledger};
+use aisha_workflows::credits::{Applied, CreditLimits, CreditsError, Kind, Ledger};
 
 async fn ledger(kind: QueueKind) -> (TestDb, Ledger) {
     let t = TestDb::new(kind).await;
@@ -159,4 +159,92 @@ async fn concurrent_reservations_never_overdraw_postgres() {
 #[tokio::test]
 async fn concurrent_reservations_never_overdraw_sqlite() {
     concurrent_reservations_never_overdraw(QueueKind::Sqlite).await;
+}
+
+/// MAX_GRANT, MAX_BALANCE and the CHECK on the account row: out of bounds is refused and
+/// writes nothing; totals survive ledger data no bound would let in today.
+async fn bounded(kind: QueueKind) {
+    let t = TestDb::new(kind).await;
+    let db = Pools::connect(&t.url, 5).await.unwrap().db;
+    db.migrate().await.unwrap();
+    let l = Ledger::with_limits(
+        db.clone(),
+        CreditLimits {
+            max_grant: 1000,
+            max_balance: 1500,
+        },
+    );
+    // The probe's pair: the largest i64, then 1 more than allowed. Refused, nothing written.
+    for amount in [i64::MAX, 1001] {
+        let r = l
+            .add("u1", Kind::Grant, amount, "x", &format!("big-{amount}"))
+            .await;
+        assert!(
+            matches!(r, Err(CreditsError::OverMaxGrant { max: 1000, .. })),
+            "{r:?}"
+        );
+    }
+    l.add("u1", Kind::Grant, 1000, "x", "g1").await.unwrap();
+    let over = l.add("u1", Kind::Purchase, 600, "stars", "c1").await;
+    assert!(
+        matches!(
+            over,
+            Err(CreditsError::OverMaxBalance {
+                balance: 1000,
+                max: 1500,
+                ..
+            })
+        ),
+        "{over:?}"
+    );
+    assert!(over.unwrap_err().to_string().contains("MAX_BALANCE"));
+    assert_eq!(l.balance("u1").await.unwrap(), 1000);
+    assert_eq!(l.entries("u1", 10).await.unwrap().len(), 1, "no ledger row");
+    l.add("u1", Kind::Grant, 500, "x", "g2").await.unwrap();
+
+    // A refund gives back what a run took, even past MAX_BALANCE.
+    l.reserve("u1", "run-1", "image", 100).await.unwrap();
+    l.add("u1", Kind::Grant, 100, "x", "g3").await.unwrap();
+    l.refund("u1", "run-1", "failed", 100).await.unwrap();
+    assert_eq!(l.balance("u1").await.unwrap(), 1600);
+    assert_invariants(&l).await;
+
+    // The database itself refuses a balance over the ceiling (and, on SQLite, a REAL).
+    for sql in [
+        "UPDATE credit_accounts SET balance = 1000000000000001",
+        "UPDATE credit_accounts SET balance = balance + 9223372036854775000",
+    ] {
+        let r = aisha_engine::on_db!(&db, p => sqlx::query(sql).execute(p).await.map(|_| ()));
+        assert!(r.is_err(), "{sql}");
+    }
+    assert_eq!(l.balance("u1").await.unwrap(), 1600);
+
+    // Ledger rows written before the bounds (the probe's) still sum.
+    for (i, amount) in [i64::MAX, 1].into_iter().enumerate() {
+        aisha_engine::on_db!(&db, p => sqlx::query(
+            "INSERT INTO credit_ledger (id, user_id, kind, amount, run_id, reason, idempotency_key, created_at) \
+             VALUES ($1, 'old', 'grant', $2, NULL, 'probe', $1, 0)",
+        )
+        .bind(format!("old-{i}"))
+        .bind(amount)
+        .execute(p)
+        .await
+        .map(|_| ()))
+        .unwrap();
+    }
+    let totals = l.totals().await.unwrap();
+    assert_eq!(totals[0].0, "granted");
+    assert!(totals[0].1 > 9.2e18, "{totals:?}");
+    db.close().await;
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn bounded_postgres() {
+    bounded(QueueKind::Postgres).await;
+}
+
+#[tokio::test]
+async fn bounded_sqlite() {
+    bounded(QueueKind::Sqlite).await;
 }

@@ -68,6 +68,36 @@ impl LocalBlobStore {
     fn content_type_path(&self, key: &BlobKey) -> PathBuf {
         self.root.join(format!("{}.content-type", key.as_str()))
     }
+
+    /// The stored file, open for reading, to be streamed out (a LoRA can be large: it is
+    /// never read into memory whole). `None` when there is no such blob.
+    pub async fn open(&self, key: &BlobKey) -> Result<Option<OpenBlob>, BlobError> {
+        let file = match tokio::fs::File::open(self.path(key)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("open", e)),
+        };
+        let meta = file.metadata().await.map_err(|e| io("stat", e))?;
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        let content_type = tokio::fs::read_to_string(self.content_type_path(key))
+            .await
+            .ok();
+        Ok(Some(OpenBlob {
+            file,
+            size: meta.len(),
+            content_type,
+        }))
+    }
+}
+
+/// A blob being read: its size is the file's as opened, so a rename over it (a new `put`)
+/// does not change what this reader sends.
+pub struct OpenBlob {
+    pub file: tokio::fs::File,
+    pub size: u64,
+    pub content_type: Option<String>,
 }
 
 #[async_trait]

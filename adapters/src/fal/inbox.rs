@@ -289,19 +289,19 @@ impl Handover {
                 .await
             {
                 Ok(true) => {
-                    tracing::info!(request_id = %d.request_id, run_id = %d.run_id, "callback came before the request id was recorded; adopted it");
+                    tracing::info!(request_id = ?d.request_id, run_id = ?d.run_id, "callback came before the request id was recorded; adopted it");
                 }
                 Ok(false) => {
                     if let Ok(None) = self.submissions.by_request(&d.request_id).await {
                         label = "unknown";
                         self.metrics.callback_outcome(PROVIDER, label);
-                        tracing::warn!(request_id = %d.request_id, run_id = %d.run_id, "callback for a request we have no submission of");
+                        tracing::warn!(request_id = ?d.request_id, run_id = ?d.run_id, "callback for a request we have no submission of");
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot adopt the request id"),
             }
         }
-        tracing::info!(request_id = %d.request_id, run_id = %d.run_id, outcome = label, "FAL callback handed over");
+        tracing::info!(request_id = ?d.request_id, run_id = ?d.run_id, outcome = label, "FAL callback handed over");
         if let Err(e) = self.inbox.mark(&d.request_id, label).await {
             tracing::warn!(request_id = %d.request_id, error = %e, "cannot mark the callback handed over");
         }

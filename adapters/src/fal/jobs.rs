@@ -73,7 +73,7 @@ impl FalJobs {
             .record(&sub.id, &submitted)
             .await
             .map_err(StepError::retryable)?;
-        tracing::info!(run_id, step, app, request_id = %submitted.request_id, "submitted to FAL");
+        tracing::info!(run_id, step, app, request_id = ?submitted.request_id, "submitted to FAL");
         Ok(submitted.request_id)
     }
 

@@ -1,18 +1,25 @@
 //! The admin HTTP API: the engine's operations for operators, behind a bearer token
 //! (`ADMIN_TOKEN`, compared in constant time). The same JSON as `aisha admin … --json`.
+//! Served on the private listener (`ADMIN_BIND`) only. Ids and reasons come from the caller:
+//! they are logged as escaped fields (`?`), never spliced into a line.
 
 use aisha_engine::EngineError;
 use aisha_engine::ops::RunFilter;
-use aisha_workflows::credits::{CreditsError, Kind, Ledger};
+use aisha_workflows::credits::{Kind, Ledger};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::AppState;
+use super::limits::{DeclaredLimit, read_body};
+
+/// Largest request body the admin API reads (a grant is a few dozen bytes).
+const MAX_BODY: usize = 16 * 1024;
 
 pub fn router() -> Router {
     Router::with_path("admin")
+        .hoop(DeclaredLimit(MAX_BODY))
         .hoop(require_token)
         .push(Router::with_path("runs").get(list_runs))
         .push(Router::with_path("runs/{id}").get(show_run))
@@ -32,14 +39,24 @@ fn error(res: &mut Response, code: StatusCode, message: &str) {
     res.render(Json(json!({ "error": message })));
 }
 
+/// What the caller got wrong is said; an outage is a fixed phrase (the detail is logged).
 fn engine_error(res: &mut Response, e: &EngineError) {
     let code = match e {
         EngineError::UnknownRun(_) | EngineError::UnknownWorkflow(_) => StatusCode::NOT_FOUND,
         EngineError::WrongStatus { .. } => StatusCode::CONFLICT,
         EngineError::Config(_) | EngineError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
+        _ => return unavailable(res, e),
     };
     error(res, code, &e.to_string());
+}
+
+fn unavailable(res: &mut Response, e: &dyn std::error::Error) {
+    tracing::warn!(error = %e, "admin API: cannot answer");
+    error(
+        res,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable right now",
+    );
 }
 
 /// 401 unless `Authorization: Bearer <ADMIN_TOKEN>`; with no token configured the API is off.
@@ -59,7 +76,7 @@ async fn require_token(
         _ => false,
     };
     if !ok {
-        tracing::warn!(path = %req.uri().path(), "admin API: request without a valid token");
+        tracing::warn!(path = ?req.uri().path(), "admin API: request without a valid token");
         error(res, StatusCode::UNAUTHORIZED, "unauthorized");
         ctrl.skip_rest();
     }
@@ -109,7 +126,7 @@ async fn retry_run(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let (Some(s), Some(id)) = (state(depot), req.param::<String>("id")) else {
         return;
     };
-    tracing::info!(who = "admin-api", action = "retry", run_id = %id, "admin action");
+    tracing::info!(who = "admin-api", action = "retry", run_id = ?id, "admin action");
     match s.engine.retry_run(&id).await {
         Ok(r) => res.render(Json(r)),
         Err(e) => engine_error(res, &e),
@@ -121,7 +138,7 @@ async fn cancel_run(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let (Some(s), Some(id)) = (state(depot), req.param::<String>("id")) else {
         return;
     };
-    tracing::info!(who = "admin-api", action = "cancel", run_id = %id, "admin action");
+    tracing::info!(who = "admin-api", action = "cancel", run_id = ?id, "admin action");
     match s.engine.cancel_run(&id).await {
         Ok(r) => res.render(Json(r)),
         Err(e) => engine_error(res, &e),
@@ -142,7 +159,12 @@ async fn requeue_dead(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     let (Some(s), Some(queue)) = (state(depot), req.param::<String>("queue")) else {
         return;
     };
-    tracing::info!(who = "admin-api", action = "requeue-dead", %queue, "admin action");
+    tracing::info!(
+        who = "admin-api",
+        action = "requeue-dead",
+        ?queue,
+        "admin action"
+    );
     match s.engine.requeue_dead(&queue).await {
         Ok(n) => res.render(Json(json!({ "queue": queue, "requeued": n }))),
         Err(e) => engine_error(res, &e),
@@ -165,7 +187,11 @@ async fn grant_credits(req: &mut Request, depot: &mut Depot, res: &mut Response)
     let (Some(s), Some(user)) = (state(depot).cloned(), req.param::<String>("id")) else {
         return;
     };
-    let grant: Grant = match req.parse_json().await {
+    let body = match read_body(req, depot, MAX_BODY).await {
+        Ok(b) => b,
+        Err(refused) => return refused.answer(res),
+    };
+    let grant: Grant = match serde_json::from_slice(&body) {
         Ok(g) => g,
         Err(e) => return error(res, StatusCode::BAD_REQUEST, &format!("body: {e}")),
     };
@@ -175,8 +201,8 @@ async fn grant_credits(req: &mut Request, depot: &mut Depot, res: &mut Response)
     let key = grant
         .key
         .unwrap_or_else(|| ulid::Ulid::generate().to_string());
-    tracing::info!(who = "admin-api", action = "grant-credits", user = %user, amount = grant.amount, reason = %grant.reason, "admin action");
-    let ledger = Ledger::new(s.engine.db().clone());
+    tracing::info!(who = "admin-api", action = "grant-credits", user = ?user, amount = grant.amount, reason = ?grant.reason, "admin action");
+    let ledger = Ledger::with_limits(s.engine.db().clone(), s.credit_limits);
     match ledger
         .add(&user, Kind::Grant, grant.amount, &grant.reason, &key)
         .await
@@ -185,11 +211,10 @@ async fn grant_credits(req: &mut Request, depot: &mut Depot, res: &mut Response)
             Ok(balance) => res.render(Json(
                 json!({"user_id": user, "applied": applied, "balance": balance}),
             )),
-            Err(e) => error(res, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+            Err(e) => unavailable(res, &e),
         },
-        Err(e @ CreditsError::NotPositive(_)) => {
-            error(res, StatusCode::BAD_REQUEST, &e.to_string())
-        }
-        Err(e) => error(res, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        // Names the bound (MAX_GRANT, MAX_BALANCE); nothing was written.
+        Err(e) if e.is_out_of_bounds() => error(res, StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => unavailable(res, &e),
     }
 }

@@ -1,10 +1,12 @@
 //! `GET /blobs/{key}?expires=…&sig=…`: the embedded blob store's presigned URLs (what FAL
 //! downloads training zips and LoRAs from when there is no S3). Anything not signed by us,
-//! or expired, is a 403.
+//! or expired, is a 403. The file is streamed with its `Content-Length`.
 
-use aisha_workflows::blob::{BlobError, BlobKey, BlobStore};
+use aisha_workflows::blob::BlobKey;
 use salvo::http::StatusCode;
+use salvo::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use salvo::prelude::*;
+use tokio_util::io::ReaderStream;
 
 use super::AppState;
 
@@ -34,19 +36,19 @@ async fn blob(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         res.status_code(StatusCode::FORBIDDEN);
         return;
     }
-    match store.get(&key).await {
-        Ok(bytes) => {
-            let ct = store
-                .head(&key)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|m| m.content_type)
+    match store.open(&key).await {
+        Ok(Some(found)) => {
+            let ct = found
+                .content_type
                 .unwrap_or_else(|| "application/octet-stream".into());
-            let _ = res.add_header("content-type", ct, true);
-            res.body(bytes.to_vec());
+            let _ = res.add_header(CONTENT_TYPE, ct, true);
+            let _ = res.add_header(CONTENT_LENGTH, found.size, true);
+            // Streamed from the open file in chunks, never read whole.
+            res.stream(ReaderStream::new(found.file));
         }
-        Err(BlobError::NotFound(_)) => res.status_code(StatusCode::NOT_FOUND).render(""),
+        Ok(None) => {
+            res.status_code(StatusCode::NOT_FOUND).render("");
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot serve a blob");
             res.status_code(StatusCode::SERVICE_UNAVAILABLE).render("");

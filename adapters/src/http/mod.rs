@@ -1,16 +1,22 @@
-//! The HTTP face of every process: `/health`, `/ready`, `/metrics`, the FAL webhook routes
-//! and the admin API, served by salvo.
+//! The HTTP face of every process, served by salvo on two listeners: the public one
+//! (`HTTP_BIND`: the FAL and Telegram webhooks, `/health`, `/ready`, the local blob URLs) and
+//! the private one for operators (`ADMIN_BIND`: `/metrics`, `/admin/*`), so that what is for
+//! operators is never reachable where the webhooks are, whatever the proxy in front does.
 
 mod admin;
 mod blobs;
+pub mod limits;
 mod probes;
 pub mod telegram;
 pub mod webhook;
+
+pub use limits::HttpLimits;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use aisha_engine::Engine;
+use aisha_workflows::credits::CreditLimits;
 use salvo::conn::tcp::TcpAcceptor;
 use salvo::prelude::*;
 use salvo::server::ServerHandle;
@@ -30,19 +36,40 @@ pub struct AppState {
     pub blobs: Option<Arc<crate::blob::local::LocalBlobStore>>,
     /// `POST /webhook/telegram`; `None` unless the bot runs here in webhook mode.
     pub telegram: Option<Arc<telegram::TelegramWebhook>>,
+    /// `MAX_GRANT` and `MAX_BALANCE`, for the admin API's grants.
+    pub credit_limits: CreditLimits,
 }
 
-pub fn router(state: AppState) -> Router {
+/// Largest body a route that takes none may declare (a stray empty form, say).
+const NO_BODY: usize = 1024;
+
+/// What `HTTP_BIND` serves: the webhooks, the probes, the local blob URLs.
+pub fn public_router(state: AppState) -> Router {
     Router::new()
         .hoop(salvo::affix_state::inject(state))
         .hoop(crate::metrics::observe)
-        .push(Router::with_path("health").get(probes::health))
-        .push(Router::with_path("ready").get(probes::ready))
-        .push(Router::with_path("metrics").get(probes::metrics))
-        .push(admin::router())
+        .push(
+            Router::new()
+                .hoop(limits::DeclaredLimit(NO_BODY))
+                .push(Router::with_path("health").get(probes::health))
+                .push(Router::with_path("ready").get(probes::ready))
+                .push(blobs::router()),
+        )
         .push(webhook::router())
         .push(telegram::router())
-        .push(blobs::router())
+}
+
+/// What `ADMIN_BIND` serves: `/metrics` and the admin API.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .hoop(salvo::affix_state::inject(state))
+        .hoop(crate::metrics::observe)
+        .push(
+            Router::with_path("metrics")
+                .hoop(limits::DeclaredLimit(NO_BODY))
+                .get(probes::metrics),
+        )
+        .push(admin::router())
 }
 
 /// A running HTTP server.
@@ -69,7 +96,16 @@ impl BindError {
 }
 
 impl HttpServer {
+    /// With the default [`HttpLimits`].
     pub async fn start(bind: &str, router: Router) -> Result<HttpServer, BindError> {
+        HttpServer::start_with_limits(bind, router, HttpLimits::default()).await
+    }
+
+    pub async fn start_with_limits(
+        bind: &str,
+        router: Router,
+        limits: HttpLimits,
+    ) -> Result<HttpServer, BindError> {
         let acceptor: TcpAcceptor = TcpListener::new(bind.to_string())
             .try_bind()
             .await
@@ -81,8 +117,14 @@ impl HttpServer {
             addr: bind.to_string(),
             source,
         })?;
-        let server = Server::new(acceptor);
+        let server = Server::new(acceptor)
+            .fuse_config(limits.fuse())
+            .max_connections(limits.max_connections);
         let handle = server.handle();
+        // Handlers find the read timeout in the depot (see `limits::read_body`).
+        let router = Router::new()
+            .hoop(salvo::affix_state::inject(limits))
+            .push(router);
         let task = tokio::spawn(server.serve(router));
         tracing::info!(%addr, "http listening");
         Ok(HttpServer { addr, handle, task })

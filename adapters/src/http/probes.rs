@@ -85,9 +85,10 @@ pub async fn metrics(depot: &mut Depot, res: &mut Response) {
             res.render(body);
         }
         Err(e) => {
+            // The reason stays in our log: callers get a fixed word, never internal text.
             tracing::warn!(error = %e, "metrics scrape failed");
             res.status_code(StatusCode::SERVICE_UNAVAILABLE);
-            res.render(format!("metrics unavailable: {e}"));
+            res.render("metrics unavailable");
         }
     }
 }

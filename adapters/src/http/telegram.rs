@@ -10,6 +10,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::AppState;
+use super::limits::{DeclaredLimit, read_body};
 use crate::telegram::intake::Intake;
 
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
@@ -21,7 +22,10 @@ pub struct TelegramWebhook {
 }
 
 pub fn router() -> Router {
-    Router::with_path("webhook/telegram").post(receive)
+    // Refused before the handler, so a process without the bot says 413 too.
+    Router::with_path("webhook/telegram")
+        .hoop(DeclaredLimit(MAX_BODY))
+        .post(receive)
 }
 
 fn reject(res: &mut Response, status: StatusCode, error: &str) {
@@ -51,9 +55,9 @@ async fn receive(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         tracing::warn!("Telegram webhook without the right secret");
         return reject(res, StatusCode::UNAUTHORIZED, "bad secret");
     }
-    let body = match req.payload_with_max_size(MAX_BODY).await {
-        Ok(b) => b.clone(),
-        Err(_) => return reject(res, StatusCode::BAD_REQUEST, "unreadable or too large body"),
+    let body = match read_body(req, depot, MAX_BODY).await {
+        Ok(b) => b,
+        Err(refused) => return refused.answer(res),
     };
     let update: teloxide::types::Update = match serde_json::from_slice(&body) {
         Ok(u) => u,

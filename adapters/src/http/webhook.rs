@@ -1,14 +1,15 @@
 //! `POST /webhook/fal/status` (training) and `POST /webhook/fal/portrait` (generation).
-//! Order matters: size, then FAL's signature over the raw body, then our token, then the
-//! JSON; only a delivery that passes all four is stored, and it is stored (committed) before
-//! the 200. Every rejection is a 4xx that changes nothing.
+//! Order matters: size, then FAL's signature over the raw body, then (with `FAL_USER_ID`)
+//! the signed account id, then our token, then the JSON; only a delivery that passes all of
+//! them is stored, and it is stored (committed) before the 200. Every rejection is a 4xx that
+//! changes nothing.
 
 use salvo::http::StatusCode;
-use salvo::http::errors::ParseError;
 use salvo::prelude::*;
 use serde_json::json;
 
 use super::AppState;
+use super::limits::{BodyRefused, read_body};
 use crate::fal::callback::CallbackBody;
 use crate::fal::inbox::{Delivery, Handover};
 use crate::fal::jobs::PROVIDER;
@@ -26,6 +27,9 @@ pub struct WebhookService {
     pub jwks: JwksCache,
     pub token: WebhookToken,
     pub handover: Handover,
+    /// `FAL_USER_ID`: when set, only callbacks signed for this FAL account are taken (a
+    /// valid signature alone proves FAL sent it, not that it was for us).
+    pub fal_user_id: Option<String>,
 }
 
 pub fn router() -> Router {
@@ -75,15 +79,15 @@ async fn receive(endpoint: Endpoint, req: &mut Request, depot: &mut Depot, res: 
     );
     let query = |name: &str| req.query::<String>(name).unwrap_or_default();
     let (run_id, step, token) = (query("run"), query("step"), query("token"));
-    let body = match req.payload_with_max_size(MAX_BODY).await {
-        Ok(b) => b.clone(),
-        Err(ParseError::PayloadTooLarge) => {
-            count("too_large");
-            return reject(res, StatusCode::PAYLOAD_TOO_LARGE, "body over 1 MiB");
-        }
-        Err(_) => {
-            count("malformed");
-            return reject(res, StatusCode::BAD_REQUEST, "unreadable body");
+    let body = match read_body(req, depot, MAX_BODY).await {
+        Ok(b) => b,
+        Err(refused) => {
+            count(match refused {
+                BodyRefused::TooLarge { .. } => "too_large",
+                BodyRefused::TooSlow(_) => "too_slow",
+                BodyRefused::Unreadable => "malformed",
+            });
+            return refused.answer(res);
         }
     };
     let headers = WebhookHeaders {
@@ -108,6 +112,13 @@ async fn receive(endpoint: Endpoint, req: &mut Request, depot: &mut Depot, res: 
                 "cannot verify right now",
             );
         }
+    }
+    if let Some(ours) = &svc.fal_user_id
+        && user_id.as_deref() != Some(ours.as_str())
+    {
+        count("foreign_user");
+        tracing::warn!(endpoint = endpoint.label(), request_id = ?request_id, fal_user_id = ?user_id, "FAL webhook signed for another FAL account");
+        return reject(res, StatusCode::UNAUTHORIZED, "not our FAL account");
     }
     if !svc.token.check(&run_id, &step, &token) {
         count("bad_token");
@@ -142,17 +153,17 @@ async fn receive(endpoint: Endpoint, req: &mut Request, depot: &mut Depot, res: 
     };
     match svc.handover.inbox().store(&delivery).await {
         Ok(true) => {
-            tracing::info!(endpoint = endpoint.label(), request_id = %delivery.request_id, run_id = %delivery.run_id, "FAL callback stored");
+            tracing::info!(endpoint = endpoint.label(), request_id = ?delivery.request_id, run_id = ?delivery.run_id, "FAL callback stored");
             svc.handover.enqueue(delivery);
             res.render(Json(json!({"status": "stored"})));
         }
         Ok(false) => {
             count("duplicate");
-            tracing::info!(request_id = %delivery.request_id, "duplicate FAL callback");
+            tracing::info!(request_id = ?delivery.request_id, "duplicate FAL callback");
             res.render(Json(json!({"status": "duplicate"})));
         }
         Err(e) => {
-            tracing::error!(request_id = %delivery.request_id, error = %e, "cannot store a FAL callback");
+            tracing::error!(request_id = ?delivery.request_id, error = %e, "cannot store a FAL callback");
             reject(
                 res,
                 StatusCode::SERVICE_UNAVAILABLE,

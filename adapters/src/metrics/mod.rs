@@ -382,16 +382,20 @@ impl Metrics {
                 .with_label_values(&[&provider])
                 .set(n);
         }
-        let totals = aisha_workflows::credits::Ledger::new(engine.db().clone())
+        // The ledger's figures are one panel among many: if they cannot be read, the scrape
+        // still answers with everything else (and the credits keep their last value).
+        match aisha_workflows::credits::Ledger::new(engine.db().clone())
             .totals()
             .await
-            .map_err(|e| e.to_string())?;
-        self.credits.set(
-            totals
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v as f64))
-                .collect(),
-        );
+        {
+            Ok(totals) => self.credits.set(
+                totals
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            ),
+            Err(e) => tracing::warn!(error = %e, "metrics: cannot sum the credits ledger"),
+        }
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! The bot's configuration, parsed once (see the README's configuration table).
 
+use aisha_workflows::credits::CreditLimits;
 use std::fmt;
 use std::time::Duration;
 
@@ -55,6 +56,8 @@ pub struct TelegramConfig {
     pub chat_interval: Duration,
     /// and this many messages per second overall.
     pub per_second: u32,
+    /// `MAX_GRANT`, `MAX_BALANCE`: bound `/grant`, welcome credits and Stars packs.
+    pub credit_limits: CreditLimits,
 }
 
 impl TelegramConfig {
@@ -69,6 +72,7 @@ impl TelegramConfig {
             packs: Pack::parse_list("250:100,500:180,1000:320").unwrap_or_default(),
             chat_interval: Duration::from_secs(1),
             per_second: 30,
+            credit_limits: CreditLimits::default(),
         }
     }
 
@@ -92,6 +96,7 @@ impl fmt::Debug for TelegramConfig {
             .field("packs", &self.packs)
             .field("chat_interval", &self.chat_interval)
             .field("per_second", &self.per_second)
+            .field("credit_limits", &self.credit_limits)
             .finish()
     }
 }

@@ -80,7 +80,7 @@ impl TelegramBot {
         ));
         let ctx = Arc::new(BotCtx {
             tg: send::Tg::new(bot, limiter, parts.metrics.clone()),
-            ledger: Ledger::new(db.clone()),
+            ledger: Ledger::with_limits(db.clone(), config.credit_limits),
             users: users::Users::new(db.clone()),
             dialogues: dialogue::Dialogues::new(db.clone()),
             invoices: payments::Invoices::new(&config.token),
@@ -123,7 +123,7 @@ impl TelegramBot {
             }
             wait = (wait * 2).min(Duration::from_secs(30));
         };
-        tracing::info!(bot = %me.username(), mode = ?self.ctx.config.mode, "Telegram bot started");
+        tracing::info!(bot = ?me.username(), mode = ?self.ctx.config.mode, "Telegram bot started");
         let mut tasks = tokio::task::JoinSet::new();
         match (self.ctx.config.mode, webhook_url) {
             (Mode::Webhook, Some(url)) => {

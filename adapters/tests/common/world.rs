@@ -14,7 +14,7 @@ use aisha_adapters::fal::sim::{SimConfig, SimFal};
 use aisha_adapters::fal::submissions::Submissions;
 use aisha_adapters::fal::token::WebhookToken;
 use aisha_adapters::http::webhook::WebhookService;
-use aisha_adapters::http::{AppState, HttpServer, router};
+use aisha_adapters::http::{AppState, HttpServer, public_router};
 use aisha_adapters::metrics::Metrics;
 use aisha_engine::engine::EngineBuilder;
 use aisha_engine::ops::RunDetail;
@@ -22,6 +22,27 @@ use aisha_engine::testkit::{TestDb, fast_config, redis_url};
 use aisha_engine::{Db, Engine, Pools, QueueBackend, QueueKind};
 
 pub const SECRET: &str = "test-webhook-secret-0123456789abcdef";
+
+/// A simulator that answers in 50 ms.
+pub fn fast_sim() -> SimConfig {
+    SimConfig {
+        delay: Duration::from_millis(50),
+        ..SimConfig::default()
+    }
+}
+
+/// Starts `fal_probe`, which waits up to `wait_secs` for FAL's callback.
+pub async fn start_probe(w: &World, wait_secs: u64) -> String {
+    w.engine
+        .start(
+            probe::NAME,
+            serde_json::json!({"prompt": "a test portrait", "wait_secs": wait_secs}),
+            aisha_engine::StartOptions::default(),
+        )
+        .await
+        .unwrap()
+        .run_id
+}
 
 pub struct World {
     pub engine: Engine,
@@ -104,6 +125,8 @@ impl World {
             jwks: JwksCache::new(&sim.jwks_url).min_refresh(Duration::ZERO),
             token: token.clone(),
             handover,
+            // Checked in every test: the simulator signs as `sim-user`.
+            fal_user_id: Some(sim.user_id().to_string()),
         });
         let state = AppState {
             engine: engine.clone(),
@@ -112,8 +135,9 @@ impl World {
             webhook: Some(webhook),
             blobs: Some(local_blobs.clone()),
             telegram: None,
+            credit_limits: Default::default(),
         };
-        let server = HttpServer::start(&format!("127.0.0.1:{port}"), router(state))
+        let server = HttpServer::start(&format!("127.0.0.1:{port}"), public_router(state))
             .await
             .expect("webhook server");
         let runner = engine.clone();

@@ -15,6 +15,8 @@ pub struct FalSettings {
     pub jwks_url: Option<String>,
     /// `PUBLIC_URL`: where FAL reaches our webhook routes.
     pub public_url: Option<String>,
+    /// `FAL_USER_ID`: with it, a callback signed for another FAL account is refused.
+    pub user_id: Option<String>,
     /// `WEBHOOK_SECRET`; without it a generated one is kept in the database.
     pub webhook_secret: Option<String>,
     pub apps: FalApps,
@@ -32,6 +34,7 @@ impl std::fmt::Debug for FalSettings {
             .field("queue_url", &self.queue_url)
             .field("jwks_url", &self.jwks_url)
             .field("public_url", &self.public_url)
+            .field("user_id", &self.user_id)
             .field("webhook_secret", &hidden(&self.webhook_secret))
             .field("apps", &self.apps)
             .finish_non_exhaustive()
@@ -70,6 +73,21 @@ fn app(env: &Env<'_>, var: &'static str, default: String) -> Result<String, Sett
     }
 }
 
+/// An account id as FAL sends it in `X-Fal-Webhook-User-Id`: printable, no spaces.
+fn user_id(env: &Env<'_>) -> Result<Option<String>, SettingsError> {
+    match env.get("FAL_USER_ID") {
+        None => Ok(None),
+        Some(u) if u.len() <= 200 && u.chars().all(|c| c.is_ascii_graphic()) => {
+            Ok(Some(u.to_string()))
+        }
+        Some(u) => Err(SettingsError {
+            var: "FAL_USER_ID",
+            expected: "a FAL account id: up to 200 printable ASCII characters, no spaces".into(),
+            got: u.into(),
+        }),
+    }
+}
+
 impl FalSettings {
     pub(super) fn from_env(env: &Env<'_>) -> Result<FalSettings, SettingsError> {
         let webhook_secret = env.get("WEBHOOK_SECRET").map(str::to_string);
@@ -94,6 +112,7 @@ impl FalSettings {
             queue_url: url(env, "FAL_QUEUE_URL")?,
             jwks_url: url(env, "FAL_JWKS_URL")?,
             public_url: url(env, "PUBLIC_URL")?,
+            user_id: user_id(env)?,
             webhook_secret,
             apps,
             timeout: env.secs("FAL_TIMEOUT_SECS", 30)?,

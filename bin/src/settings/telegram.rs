@@ -111,3 +111,27 @@ pub(super) fn from_env(env: &Env<'_>) -> Result<Option<TelegramConfig>, Settings
     );
     Ok(Some(c))
 }
+
+/// What the bot hands out stays within `MAX_GRANT`: a pack a user paid for, or the welcome
+/// credits, must never be refused by the ledger after the fact.
+pub(super) fn bound_credits(
+    t: &mut TelegramConfig,
+    limits: aisha_workflows::credits::CreditLimits,
+) -> Result<(), SettingsError> {
+    if let Some(p) = t.packs.iter().find(|p| p.credits > limits.max_grant) {
+        return Err(SettingsError {
+            var: "TELEGRAM_STAR_PACKS",
+            expected: format!("packs of at most MAX_GRANT ({}) credits", limits.max_grant),
+            got: format!("a pack of {} credits", p.credits),
+        });
+    }
+    if t.welcome_credits > limits.max_grant {
+        return Err(SettingsError {
+            var: "WELCOME_CREDITS",
+            expected: format!("at most MAX_GRANT ({})", limits.max_grant),
+            got: t.welcome_credits.to_string(),
+        });
+    }
+    t.credit_limits = limits;
+    Ok(())
+}

@@ -24,13 +24,18 @@ impl Drop for Dir {
     }
 }
 
+/// Processes of parallel tests must not all take the default private port (127.0.0.1:9091):
+/// each takes a free one unless the test names one in its `env`.
+const ANY_ADMIN_PORT: (&str, &str) = ("ADMIN_BIND", "127.0.0.1:0");
+
 pub fn aisha(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_aisha"));
     c.args(args)
         .current_dir(&dir.0)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "warn")
+        .env(ANY_ADMIN_PORT.0, ANY_ADMIN_PORT.1);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -40,6 +45,11 @@ pub fn aisha(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Output {
 pub fn json(o: &Output) -> Value {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// `127.0.0.1:` a port free right now.
+pub fn free_bind() -> String {
+    format!("127.0.0.1:{}", free_port())
 }
 
 pub fn free_port() -> u16 {
@@ -83,6 +93,7 @@ pub fn spawn(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Server {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "warn")
+        .env(ANY_ADMIN_PORT.0, ANY_ADMIN_PORT.1)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     for (k, v) in env {

@@ -25,19 +25,7 @@ pub async fn command(ctx: &BotCtx, w: &Who, name: &str, args: &str) -> Result<()
                 } else {
                     reason.join(" ")
                 };
-                let key = format!("tg-admin:{}:{}", w.user, ulid::Ulid::generate());
-                ctx.ledger
-                    .add(&user.to_string(), Kind::Grant, amount, &reason, &key)
-                    .await?;
-                let balance = ctx.ledger.balance(&user.to_string()).await?;
-                tracing::info!(
-                    admin = w.user,
-                    user,
-                    amount,
-                    reason,
-                    "credits granted from Telegram"
-                );
-                format!("+{amount} → {user}: balance {balance}")
+                grant(ctx, w, user, amount, &reason).await?
             }
             _ => "usage: /grant USER_ID AMOUNT [reason]".to_string(),
         },
@@ -92,6 +80,35 @@ pub async fn command(ctx: &BotCtx, w: &Who, name: &str, args: &str) -> Result<()
     };
     ctx.say(w.chat, text, None).await?;
     Ok(())
+}
+
+async fn grant(
+    ctx: &BotCtx,
+    w: &Who,
+    user: i64,
+    amount: i64,
+    reason: &str,
+) -> Result<String, BotError> {
+    let key = format!("tg-admin:{}:{}", w.user, ulid::Ulid::generate());
+    match ctx
+        .ledger
+        .add(&user.to_string(), Kind::Grant, amount, reason, &key)
+        .await
+    {
+        Ok(_) => {}
+        // Over MAX_GRANT or MAX_BALANCE: the admin is told which; nothing was written.
+        Err(e) if e.is_out_of_bounds() => return Ok(format!("not granted: {e}")),
+        Err(e) => return Err(e.into()),
+    }
+    let balance = ctx.ledger.balance(&user.to_string()).await?;
+    tracing::info!(
+        admin = w.user,
+        user,
+        amount,
+        reason,
+        "credits granted from Telegram"
+    );
+    Ok(format!("+{amount} → {user}: balance {balance}"))
 }
 
 /// Takes the credits back first (once), then asks Telegram to return the Stars; running it
