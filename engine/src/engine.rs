@@ -12,12 +12,14 @@ use crate::callbacks::{self, ResolveOutcome};
 use crate::config::EngineConfig;
 use crate::db::Db;
 use crate::error::{EngineError, Result};
+use crate::group_commit::{Batcher, CommitStats};
 use crate::health::Health;
 use crate::limits;
 use crate::observer::{NoopObserver, Observer};
 use crate::on_tx;
 use crate::queue::{QueueBackend, StepTask};
 use crate::runs::{held, queue_name};
+use crate::step_writes::{ClaimWriter, StepOkWriter};
 use crate::time::now_ms;
 use crate::workflow::{DynWorkflow, LimitMode, Workflow};
 
@@ -34,6 +36,9 @@ pub(crate) struct Inner {
     pub instance: String,
     /// The supervised loops of this process (the engine's and the adapters').
     pub health: Health,
+    /// Group commits of step claims and of step transitions (see `group_commit`).
+    pub claims: Batcher<ClaimWriter>,
+    pub step_ok: Batcher<StepOkWriter>,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -72,8 +77,26 @@ impl EngineBuilder {
             std::process::id(),
             &ulid::Ulid::generate().to_string()[16..]
         );
+        let writer = self.queue.writer_db(&self.db);
+        let lease_db = self.queue.lease_db(&self.db);
+        let claims = Batcher::new(ClaimWriter {
+            // SQLite's claims are writes like any other: its one writer takes them.
+            db: match &writer {
+                Db::Sqlite(_) => writer.clone(),
+                Db::Postgres(_) => lease_db.clone(),
+            },
+            instance: instance.clone(),
+        });
+        let step_ok = Batcher::new(StepOkWriter {
+            db: writer,
+            queue: self.queue.clone(),
+            namespace: self.config.namespace.clone(),
+            instance: instance.clone(),
+        });
         let inner = Inner {
-            lease_db: self.queue.lease_db(&self.db),
+            claims,
+            step_ok,
+            lease_db,
             db: self.db,
             queue: self.queue,
             config: self.config,
@@ -110,6 +133,12 @@ pub struct Started {
 }
 
 impl Engine {
+    /// How many transactions the group commits of step transitions (`.0`) and of claims
+    /// (`.1`) made so far, and how many items they carried.
+    pub fn group_commits(&self) -> (&CommitStats, &CommitStats) {
+        (self.inner.step_ok.stats(), self.inner.claims.stats())
+    }
+
     pub fn builder(db: Db, queue: QueueBackend, config: EngineConfig) -> EngineBuilder {
         EngineBuilder {
             db,

@@ -83,6 +83,10 @@ impl Txn {
     }
 }
 
+/// An immediate task in apalis-sqlite's table (`$1` job, `$2` id, `$3` queue).
+pub(crate) const SQLITE_INSERT_JOB: &str = "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, metadata) \
+     VALUES ($1, $2, $3, 'Pending', 0, 1, strftime('%s','now'), 0, '{}')";
+
 pub type Wakers = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<()>>>>;
 
 /// After a failed push, commits leave their tasks to the reconciler this long before trying
@@ -169,6 +173,8 @@ pub enum QueueBackend {
     Sqlite {
         pool: SqlitePool,
         wakers: Wakers,
+        /// The engine's one writer connection ([`Pools::writer`]).
+        writer: SqlitePool,
     },
     Redis {
         conn: ConnectionManager,
@@ -226,9 +232,14 @@ impl QueueBackend {
                 apalis_sqlite::SqliteStorage::<()>::migrations()
                     .run(pool)
                     .await?;
+                let writer = match &pools.writer {
+                    Db::Sqlite(w) => w.clone(),
+                    Db::Postgres(_) => pool.clone(),
+                };
                 Ok(QueueBackend::Sqlite {
                     pool: pool.clone(),
                     wakers: Arc::default(),
+                    writer,
                 })
             }
             (QueueKind::Redis, _) => {
@@ -273,6 +284,14 @@ impl QueueBackend {
         }
     }
 
+    /// Where the engine's group commits write: SQLite's one writer connection, else `db`.
+    pub(crate) fn writer_db(&self, db: &Db) -> Db {
+        match self {
+            QueueBackend::Sqlite { writer, .. } => Db::Sqlite(writer.clone()),
+            _ => db.clone(),
+        }
+    }
+
     pub(crate) async fn begin(&self, db: &Db) -> Result<Txn> {
         Ok(Txn {
             db: db.begin().await?,
@@ -302,15 +321,12 @@ impl QueueBackend {
                 });
             }
             (QueueBackend::Sqlite { .. }, DbTx::Sqlite(t)) => {
-                sqlx::query(
-                    "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, metadata) \
-                     VALUES ($1, $2, $3, 'Pending', 0, 1, strftime('%s','now'), 0, '{}')",
-                )
-                .bind(job)
-                .bind(&id)
-                .bind(queue)
-                .execute(&mut **t)
-                .await?;
+                sqlx::query(SQLITE_INSERT_JOB)
+                    .bind(job)
+                    .bind(&id)
+                    .bind(queue)
+                    .execute(&mut **t)
+                    .await?;
                 tx.after_commit.push(Released {
                     queue: queue.to_string(),
                     job_id: id,
@@ -340,26 +356,32 @@ impl QueueBackend {
     /// `stale_after`.
     pub(crate) async fn commit(&self, tx: Txn) -> Result<()> {
         tx.db.commit().await?;
+        self.committed(&tx.after_commit).await;
+        Ok(())
+    }
+
+    /// After the commit that created `released`: pushes them to Redis (the other queues
+    /// committed them with the transition) and announces them.
+    pub(crate) async fn committed(&self, released: &[Released]) {
         if let QueueBackend::Redis { conn, lost, .. } = self
-            && !tx.after_commit.is_empty()
+            && !released.is_empty()
         {
             // Redis just failed us: don't make every commit wait for it to fail again.
             if lost.failed_recently() {
                 lost.suspect();
-                return Ok(());
+                return;
             }
-            if let Err(e) = push_redis(conn, &tx.after_commit).await {
+            if let Err(e) = push_redis(conn, released).await {
                 if lost.push_failed() {
-                    tracing::warn!(error = %e, tasks = tx.after_commit.len(),
+                    tracing::warn!(error = %e, tasks = released.len(),
                         "committed, but Redis did not take the next tasks; the reconciler queues them again");
                 } else {
                     tracing::debug!(error = %e, "Redis still does not take tasks");
                 }
-                return Ok(());
+                return;
             }
         }
-        self.announce(&tx.after_commit).await;
-        Ok(())
+        self.announce(released).await;
     }
 
     /// Wakes the workers of the queues that just got tasks: this process's own worker through
