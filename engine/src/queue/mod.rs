@@ -292,9 +292,12 @@ impl QueueBackend {
         }
     }
 
+    /// A write transaction of the engine. On SQLite, which takes one writer at a time, it is
+    /// on the process's writer connection: starts, transitions and the group commits wait
+    /// their turn in order there instead of sleeping in SQLite's busy handler.
     pub(crate) async fn begin(&self, db: &Db) -> Result<Txn> {
         Ok(Txn {
-            db: db.begin().await?,
+            db: self.writer_db(db).begin().await?,
             after_commit: Vec::new(),
         })
     }
