@@ -97,6 +97,22 @@ async fn client(db: Arc<Db>) -> anyhow::Result<u64> {
     }
 }
 
+/// The second transaction of a step, either driver: the job is done, the next step's job is
+/// queued (up to step 3), commit.
+macro_rules! complete_and_enqueue {
+    ($tx:ident, $done:expr, $id:expr, $wf:expr, $step:expr) => {
+        sqlx::query($done).bind($id).execute(&mut *$tx).await?;
+        sqlx::query(
+            "INSERT INTO bench_jobs(wf, step, status, payload) SELECT $1, $2 + 1, 'pending', '{\"x\":1}' WHERE $2 < 3",
+        )
+        .bind($wf)
+        .bind($step)
+        .execute(&mut *$tx)
+        .await?;
+        $tx.commit().await?;
+    };
+}
+
 async fn step_pg(p: &sqlx::PgPool) -> anyhow::Result<bool> {
     let mut tx = p.begin().await?;
     let job: Option<(i64, i32, i64)> = sqlx::query_as(
@@ -112,20 +128,13 @@ async fn step_pg(p: &sqlx::PgPool) -> anyhow::Result<bool> {
         return Ok(false);
     };
     let mut tx = p.begin().await?;
-    sqlx::query(
+    complete_and_enqueue!(
+        tx,
         "UPDATE bench_jobs SET status='done', done_at=now(), result='{\"ok\":true}' WHERE id=$1",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO bench_jobs(wf, step, status, payload) SELECT $1, $2 + 1, 'pending', '{\"x\":1}' WHERE $2 < 3",
-    )
-    .bind(wf)
-    .bind(step)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+        id,
+        wf,
+        step
+    );
     Ok(true)
 }
 
@@ -143,17 +152,12 @@ async fn step_sqlite(p: &sqlx::SqlitePool) -> anyhow::Result<bool> {
         return Ok(false);
     };
     let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-    sqlx::query("UPDATE bench_jobs SET status='done', done_at=unixepoch('subsec') * 1000, result='{\"ok\":true}' WHERE id=$1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO bench_jobs(wf, step, status, payload) SELECT $1, $2 + 1, 'pending', '{\"x\":1}' WHERE $2 < 3",
-    )
-    .bind(wf)
-    .bind(step)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    complete_and_enqueue!(
+        tx,
+        "UPDATE bench_jobs SET status='done', done_at=unixepoch('subsec') * 1000, result='{\"ok\":true}' WHERE id=$1",
+        id,
+        wf,
+        step
+    );
     Ok(true)
 }
