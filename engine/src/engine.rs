@@ -19,6 +19,7 @@ use crate::observer::{NoopObserver, Observer};
 use crate::on_tx;
 use crate::queue::{QueueBackend, StepTask};
 use crate::runs::{held, queue_name};
+use crate::start_writes::{NewRun, StartWriter};
 use crate::step_writes::{ClaimWriter, StepOkWriter};
 use crate::time::now_ms;
 use crate::workflow::{DynWorkflow, LimitMode, Workflow};
@@ -39,6 +40,8 @@ pub(crate) struct Inner {
     /// Group commits of step claims and of step transitions (see `group_commit`).
     pub claims: Batcher<ClaimWriter>,
     pub step_ok: Batcher<StepOkWriter>,
+    /// Group commit of plain starts (see `start_writes`).
+    pub starts: Batcher<StartWriter>,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -87,6 +90,11 @@ impl EngineBuilder {
             },
             instance: instance.clone(),
         });
+        let starts = Batcher::new(StartWriter {
+            db: writer.clone(),
+            queue: self.queue.clone(),
+            namespace: self.config.namespace.clone(),
+        });
         let step_ok = Batcher::new(StepOkWriter {
             db: writer,
             queue: self.queue.clone(),
@@ -96,6 +104,7 @@ impl EngineBuilder {
         let inner = Inner {
             claims,
             step_ok,
+            starts,
             lease_db,
             db: self.db,
             queue: self.queue,
@@ -201,6 +210,27 @@ impl Engine {
             workflow: workflow.to_string(),
             message: "the workflow has no steps".into(),
         })?;
+        if opts.idempotency_key.is_none()
+            && (wf.subject_limit().is_none() || opts.subject.is_none())
+        {
+            // Nothing to look up or to count first: a plain start joins the group commit.
+            let id = uuid::Uuid::now_v7().to_string();
+            e.starts
+                .submit(NewRun {
+                    id: id.clone(),
+                    workflow: workflow.to_string(),
+                    step: first.to_string(),
+                    state: input.to_string(),
+                    subject: opts.subject,
+                    parent_run_id: opts.parent_run_id,
+                })
+                .await?;
+            return Ok(Started {
+                run_id: id,
+                created: true,
+                held: false,
+            });
+        }
         let mut tx = e.queue.begin(&e.db).await?;
         if let Some(existing) =
             find_by_key(&mut tx, workflow, opts.idempotency_key.as_deref()).await?

@@ -24,6 +24,7 @@ pub mod retry_policy;
 pub mod runs;
 mod runtime;
 pub mod scheduler;
+mod start_writes;
 mod step_writes;
 pub mod supervisor;
 #[cfg(feature = "testkit")]

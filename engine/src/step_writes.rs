@@ -307,14 +307,7 @@ impl StepOkWriter {
             .execute(&mut *tx)
             .await?;
             if let (Some(t), true) = (t, self.jobs_in_db()) {
-                let job =
-                    serde_json::to_vec(&t.task).map_err(|e| EngineError::queue("codec", e))?;
-                sqlx::query(crate::queue::SQLITE_INSERT_JOB)
-                    .bind(job)
-                    .bind(&t.job_id)
-                    .bind(&t.queue)
-                    .execute(&mut *tx)
-                    .await?;
+                crate::queue::insert_sqlite_job(&mut tx, t).await?;
             }
         }
         tx.commit().await?;
