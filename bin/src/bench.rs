@@ -45,9 +45,18 @@ pub struct EngineBench {
     pub postgres: String,
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/")]
     pub redis: String,
+    /// First run the bare step loop (claim txn + complete-and-enqueue txn, the pgbench script
+    /// of `shared/bench/pg/step.sql`) for as many workflows on the same database with the
+    /// same driver, then noop3, and print both and their ratio.
+    #[arg(long)]
+    pub baseline: bool,
 }
 
 struct Figures {
+    /// Steps per transaction of the transitions' group commit, and of the claims'.
+    per_commit: (f64, f64),
+    /// Postgres: steps per committed transaction of the database, every kind counted.
+    per_xact: Option<f64>,
     wall: Duration,
     cpu_ms: f64,
     gaps_us: Vec<i64>,
@@ -75,6 +84,18 @@ pub async fn run(args: EngineBench) -> anyhow::Result<()> {
             t.elapsed().as_secs_f64()
         );
     }
+    let baseline = if args.baseline {
+        let b = crate::bench_baseline::run(&db, args.workflows, args.concurrency).await?;
+        println!(
+            "bare step loop: {} steps in {:.2} s, {:.0} steps/s (2 commits per step)",
+            b.steps,
+            b.wall.as_secs_f64(),
+            b.steps_per_s()
+        );
+        Some(b)
+    } else {
+        None
+    };
     let config = EngineConfig {
         namespace: format!("bench{}", ulid::Ulid::generate().to_string().to_lowercase()),
         concurrency: args.concurrency,
@@ -97,7 +118,13 @@ pub async fn run(args: EngineBench) -> anyhow::Result<()> {
                 .await
         })
     };
-    let f = measure(&engine, finished, &db, &args).await?;
+    let xacts0 = pg_commits(&db).await;
+    let mut f = measure(&engine, finished, &db, &args).await?;
+    let (transitions, claims) = engine.group_commits();
+    f.per_commit = (per(transitions.snapshot()), per(claims.snapshot()));
+    if let (Some(a), Some(b)) = (xacts0, pg_commits(&db).await) {
+        f.per_xact = Some(3.0 * args.workflows as f64 / (b - a).max(1) as f64);
+    }
     let _ = stop_tx.send(());
     let _ = runner.await;
     if std::env::var("AISHA_BENCH_PGSS").is_ok() {
@@ -111,6 +138,17 @@ pub async fn run(args: EngineBench) -> anyhow::Result<()> {
         drop_pg(&args.postgres, "aisha_bench").await;
     }
     report(kind, &args, &url, &f);
+    if let Some(b) = baseline {
+        let noop3 = 3.0 * args.workflows as f64 / f.wall.as_secs_f64();
+        println!(
+            "  bare step loop      {:.0} steps/s, same database and driver, just before",
+            b.steps_per_s()
+        );
+        println!(
+            "  noop3 / bare loop   {:.2}×",
+            noop3 / b.steps_per_s().max(f64::MIN_POSITIVE)
+        );
+    }
     Ok(())
 }
 
@@ -340,12 +378,34 @@ async fn measure(
     first_us.sort_unstable();
     last_us.sort_unstable();
     Ok(Figures {
+        per_commit: (0.0, 0.0),
+        per_xact: None,
         wall,
         cpu_ms,
         gaps_us,
         first_us,
         last_us,
     })
+}
+
+/// Items per commit from a `(commits, items)` count.
+fn per((commits, items): (u64, u64)) -> f64 {
+    items as f64 / commits.max(1) as f64
+}
+
+/// Transactions committed in this Postgres database so far (None on SQLite). The statistics
+/// collector reports them with a delay of up to a second: the figure is approximate.
+async fn pg_commits(db: &Db) -> Option<i64> {
+    let Db::Postgres(p) = db else { return None };
+    let _ = sqlx::query("SELECT pg_stat_force_next_flush()")
+        .execute(p)
+        .await;
+    sqlx::query_scalar(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(p)
+    .await
+    .ok()
 }
 
 pub(crate) fn pct(sorted: &[i64], p: f64) -> f64 {
@@ -387,6 +447,15 @@ fn report(kind: QueueKind, args: &EngineBench, url: &str, f: &Figures) {
         "  cpu per workflow    {:.2} ms (aisha process, user+system)",
         f.cpu_ms / n
     );
+    println!(
+        "  steps per commit    {:.1} per transition commit, {:.1} per claim commit",
+        f.per_commit.0, f.per_commit.1
+    );
+    if let Some(x) = f.per_xact {
+        println!(
+            "                      {x:.2} per committed transaction of the database (all kinds: fetches, acks, claims, transitions, starts)"
+        );
+    }
 }
 
 /// User + system CPU of this process, from /proc/self/stat (clock ticks of 10 ms).

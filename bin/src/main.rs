@@ -4,6 +4,7 @@ mod admin;
 mod admin_product;
 mod app;
 mod bench;
+mod bench_baseline;
 mod bench_telegram;
 mod bench_webhook;
 mod bot;

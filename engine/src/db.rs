@@ -56,12 +56,16 @@ macro_rules! on_db {
 ///
 /// On Postgres a quarter (at least 2) goes to the relaxed pool — apalis's fetches and acks,
 /// step leases, the queue's one LISTEN connection, webhook book-keeping — and the rest to the
-/// state pool (transitions, starts, product tables). SQLite has one pool of `total`.
+/// state pool (transitions, starts, product tables). On SQLite, which takes one writer at a
+/// time, one connection (when the budget has two or more) is the engine's writer — the group
+/// commits of claims and step transitions — and the rest are the shared pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     pub total: u32,
     pub state: u32,
     pub relaxed: u32,
+    /// SQLite's dedicated writer connection (0: the writes share `state`).
+    pub writer: u32,
 }
 
 impl Budget {
@@ -81,15 +85,18 @@ impl Budget {
             total,
             state: total - relaxed,
             relaxed,
+            writer: 0,
         })
     }
 
     pub fn sqlite(total: u32) -> Budget {
         let total = total.max(1);
+        let writer = u32::from(total >= 2);
         Budget {
             total,
-            state: total,
+            state: total - writer,
             relaxed: 0,
+            writer,
         }
     }
 }
@@ -106,6 +113,9 @@ pub struct Pools {
     /// Same database, commits that do not wait for the WAL flush (see [`Pools::connect`]);
     /// on SQLite the same pool as `db`.
     pub relaxed: Db,
+    /// Where the engine's group commits write: on SQLite its one writer connection (see
+    /// [`Budget`]), on Postgres the same pool as `db`.
+    pub writer: Db,
     pub budget: Budget,
 }
 
@@ -130,6 +140,7 @@ impl Pools {
             let db = pg_pool(opts, budget.state).await?;
             let relaxed = pg_pool(relaxed_opts, budget.relaxed).await?;
             Ok(Pools {
+                writer: Db::Postgres(db.clone()),
                 db: Db::Postgres(db),
                 relaxed: Db::Postgres(relaxed),
                 budget,
@@ -137,8 +148,13 @@ impl Pools {
         } else if url.starts_with("sqlite:") {
             let budget = Budget::sqlite(total);
             let db = Db::Sqlite(sqlite_pool(url, budget.state).await?);
+            let writer = match budget.writer {
+                0 => db.clone(),
+                n => Db::Sqlite(sqlite_pool(url, n).await?),
+            };
             Ok(Pools {
                 relaxed: db.clone(),
+                writer,
                 db,
                 budget,
             })
@@ -153,6 +169,7 @@ impl Pools {
     pub async fn close(&self) {
         self.db.close().await;
         self.relaxed.close().await;
+        self.writer.close().await;
     }
 }
 

@@ -12,12 +12,15 @@ use crate::callbacks::{self, ResolveOutcome};
 use crate::config::EngineConfig;
 use crate::db::Db;
 use crate::error::{EngineError, Result};
+use crate::group_commit::{Batcher, CommitStats};
 use crate::health::Health;
 use crate::limits;
 use crate::observer::{NoopObserver, Observer};
 use crate::on_tx;
 use crate::queue::{QueueBackend, StepTask};
 use crate::runs::{held, queue_name};
+use crate::start_writes::{NewRun, StartWriter};
+use crate::step_writes::{ClaimWriter, StepOkWriter};
 use crate::time::now_ms;
 use crate::workflow::{DynWorkflow, LimitMode, Workflow};
 
@@ -34,6 +37,11 @@ pub(crate) struct Inner {
     pub instance: String,
     /// The supervised loops of this process (the engine's and the adapters').
     pub health: Health,
+    /// Group commits of step claims and of step transitions (see `group_commit`).
+    pub claims: Batcher<ClaimWriter>,
+    pub step_ok: Batcher<StepOkWriter>,
+    /// Group commit of plain starts (see `start_writes`).
+    pub starts: Batcher<StartWriter>,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -72,8 +80,32 @@ impl EngineBuilder {
             std::process::id(),
             &ulid::Ulid::generate().to_string()[16..]
         );
+        let writer = self.queue.writer_db(&self.db);
+        let lease_db = self.queue.lease_db(&self.db);
+        let claims = Batcher::new(ClaimWriter {
+            // SQLite's claims are writes like any other: its one writer takes them.
+            db: match &writer {
+                Db::Sqlite(_) => writer.clone(),
+                Db::Postgres(_) => lease_db.clone(),
+            },
+            instance: instance.clone(),
+        });
+        let starts = Batcher::new(StartWriter {
+            db: writer.clone(),
+            queue: self.queue.clone(),
+            namespace: self.config.namespace.clone(),
+        });
+        let step_ok = Batcher::new(StepOkWriter {
+            db: writer,
+            queue: self.queue.clone(),
+            namespace: self.config.namespace.clone(),
+            instance: instance.clone(),
+        });
         let inner = Inner {
-            lease_db: self.queue.lease_db(&self.db),
+            claims,
+            step_ok,
+            starts,
+            lease_db,
             db: self.db,
             queue: self.queue,
             config: self.config,
@@ -110,6 +142,12 @@ pub struct Started {
 }
 
 impl Engine {
+    /// How many transactions the group commits of step transitions (`.0`) and of claims
+    /// (`.1`) made so far, and how many items they carried.
+    pub fn group_commits(&self) -> (&CommitStats, &CommitStats) {
+        (self.inner.step_ok.stats(), self.inner.claims.stats())
+    }
+
     pub fn builder(db: Db, queue: QueueBackend, config: EngineConfig) -> EngineBuilder {
         EngineBuilder {
             db,
@@ -172,6 +210,27 @@ impl Engine {
             workflow: workflow.to_string(),
             message: "the workflow has no steps".into(),
         })?;
+        if opts.idempotency_key.is_none()
+            && (wf.subject_limit().is_none() || opts.subject.is_none())
+        {
+            // Nothing to look up or to count first: a plain start joins the group commit.
+            let id = uuid::Uuid::now_v7().to_string();
+            e.starts
+                .submit(NewRun {
+                    id: id.clone(),
+                    workflow: workflow.to_string(),
+                    step: first.to_string(),
+                    state: input.to_string(),
+                    subject: opts.subject,
+                    parent_run_id: opts.parent_run_id,
+                })
+                .await?;
+            return Ok(Started {
+                run_id: id,
+                created: true,
+                held: false,
+            });
+        }
         let mut tx = e.queue.begin(&e.db).await?;
         if let Some(existing) =
             find_by_key(&mut tx, workflow, opts.idempotency_key.as_deref()).await?

@@ -48,6 +48,10 @@ pub enum EngineError {
     },
     #[error("configuration: {0}")]
     Config(String),
+    /// The transaction that carried this write together with others failed (or was dropped);
+    /// whether it committed is not known: the seq guard makes a retry safe.
+    #[error("group commit failed: {0}")]
+    GroupCommit(String),
 }
 
 impl From<sqlx::Error> for EngineError {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod engine;
 pub mod error;
+pub mod group_commit;
 pub mod health;
 pub mod limits;
 pub mod noop3;
@@ -23,6 +24,8 @@ pub mod retry_policy;
 pub mod runs;
 mod runtime;
 pub mod scheduler;
+mod start_writes;
+mod step_writes;
 pub mod supervisor;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -16,8 +16,9 @@ use crate::on_db;
 use crate::on_tx;
 use crate::queue::StepTask;
 use crate::runs::{COMPENSATE, RunRow, held, record_attempt};
+use crate::step_writes::{Claim, StepOk};
 use crate::time::{ms, now_ms};
-use crate::transitions::{Ending, Move, finish, move_to, retry_or_fail, step_ok_in_one_statement};
+use crate::transitions::{Ending, Move, finish, move_to, retry_or_fail};
 use crate::workflow::{DynWorkflow, ErasedNext, FailureInfo, StepError, StepInfo};
 
 /// Runs the task's step if the run is still where the task says.
@@ -30,17 +31,15 @@ pub(crate) async fn execute(e: &Arc<Inner>, workflow: &'static str, task: StepTa
     let started = now_ms();
     let timeout = wf.policy(&task.step).timeout;
     let lease_until = started + ms(timeout) + ms(e.config.lease_grace);
-    let claimed: Option<RunRow> = on_db!(&e.lease_db, p => sqlx::query_as(
-        "UPDATE workflow_runs SET status = 'running', lease_id = $3, lease_until = $4, updated_at = $5 \
-         WHERE id = $1 AND seq = $2 AND status = 'pending' AND held IS NULL RETURNING *",
-    )
-    .bind(&task.run_id)
-    .bind(task.seq)
-    .bind(&e.instance)
-    .bind(lease_until)
-    .bind(started)
-    .fetch_optional(p)
-    .await)?;
+    let claimed: Option<RunRow> = e
+        .claims
+        .submit(Claim {
+            run_id: task.run_id.clone(),
+            seq: task.seq,
+            lease_until,
+            at: started,
+        })
+        .await?;
     let Some(run) = claimed else {
         debug!(run_id = %task.run_id, seq = task.seq, step = %task.step, "task is stale, dropped");
         return Ok(());
@@ -191,10 +190,10 @@ async fn apply(
 ) -> Result<()> {
     let fast = match &outcome {
         Ok(ErasedNext::Goto { step, state }) if wf.has_step(step) => {
-            step_ok_in_one_statement(e, run, Some(step), &state.to_string(), started).await?
+            step_ok(e, wf, run, Some(step), state.to_string(), started).await?
         }
         Ok(ErasedNext::Done { state }) => {
-            step_ok_in_one_statement(e, run, None, &state.to_string(), started).await?
+            step_ok(e, wf, run, None, state.to_string(), started).await?
         }
         _ => None,
     };
@@ -208,6 +207,8 @@ async fn apply(
                 started,
                 matches!(outcome, Ok(ErasedNext::Done { .. })),
             );
+        } else {
+            debug!("run moved on while the step ran; outcome discarded");
         }
         return Ok(());
     }
@@ -327,6 +328,36 @@ async fn apply(
         return Ok(());
     }
     Ok(())
+}
+
+/// The hot path — a step succeeded and the run goes on to `next` (or ends) — through the
+/// group commit of transitions. Runs that hold a permit or whose workflow limits subjects
+/// have more to do and take the general path (None).
+async fn step_ok(
+    e: &Arc<Inner>,
+    wf: &dyn DynWorkflow,
+    run: &RunRow,
+    next: Option<&str>,
+    state: String,
+    started: i64,
+) -> Result<Option<bool>> {
+    if run.permit.is_some() || wf.subject_limit().is_some() {
+        return Ok(None);
+    }
+    let applied = e
+        .step_ok
+        .submit(StepOk {
+            run_id: run.id.clone(),
+            seq: run.seq,
+            workflow: run.workflow.clone(),
+            step: run.step.clone(),
+            attempt: run.attempt,
+            next: next.map(str::to_string),
+            state,
+            started,
+        })
+        .await?;
+    Ok(Some(applied))
 }
 
 fn after_commit(

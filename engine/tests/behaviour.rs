@@ -717,6 +717,98 @@ async fn redis_many_due_tasks() {
     h.finish().await;
 }
 
+async fn seq_of(h: &Harness, id: &str) -> i64 {
+    aisha_engine::on_db!(h.engine.db(), p => sqlx::query_scalar("SELECT seq FROM workflow_runs WHERE id = $1")
+        .bind(id)
+        .fetch_one(p)
+        .await)
+    .expect("seq")
+}
+
+/// One group commit of five step transitions in which one run has moved on (an operator
+/// re-dispatched it): that row fails its seq guard alone, the four others commit with their
+/// timeline rows and next tasks, and every run then finishes with each step applied once.
+async fn group_commit_stale_row_fails_alone(kind: QueueKind) {
+    // Not running yet: the runs' first tasks wait in the queue while the test claims them.
+    let mut h = Harness::start(kind, test_config(), false, |b| {
+        b.register(noop3::workflow())
+    })
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(start(&h, "noop3", json!({})).await);
+    }
+    let mut steps = Vec::new();
+    for id in &ids {
+        // As a worker's claim leaves it: running step one at the task's seq.
+        execute(
+            h.engine.db(),
+            "UPDATE workflow_runs SET status = 'running', lease_id = 'test', \
+             lease_until = 9999999999999 WHERE id = $1",
+            id,
+        )
+        .await;
+        steps.push(aisha_engine::testkit::StepDone {
+            run_id: id.clone(),
+            seq: seq_of(&h, id).await,
+            workflow: "noop3".into(),
+            step: "one".into(),
+            next: Some("two".into()),
+            state: json!({"done": ["batched"]}).to_string(),
+        });
+    }
+    let stale = ids[2].clone();
+    execute(
+        h.engine.db(),
+        "UPDATE workflow_runs SET status = 'pending', seq = seq + 1, lease_id = NULL, \
+         lease_until = NULL WHERE id = $1",
+        &stale,
+    )
+    .await;
+    let stale_seq = seq_of(&h, &stale).await;
+    let applied = aisha_engine::testkit::commit_step_transitions(&h.engine, steps)
+        .await
+        .expect("group commit");
+    assert_eq!(applied, [true, true, false, true, true]);
+    assert_eq!(
+        seq_of(&h, &stale).await,
+        stale_seq,
+        "the stale row is untouched"
+    );
+    h.run();
+    for id in &ids {
+        let d = h.wait_for(id, "succeeded").await;
+        assert_eq!(outline(&d), ["one:ok", "two:ok", "three:ok"]);
+        let first = if *id == stale { "one" } else { "batched" };
+        assert_eq!(d.state["done"], json!([first, "two", "three"]));
+    }
+    h.finish().await;
+}
+
+/// Many runs at once through the worker's group commits: every run finishes with each of its
+/// steps applied exactly once, and the transitions' commits carried every step.
+async fn many_concurrent_transitions_apply_once(kind: QueueKind) {
+    let probe = Arc::new(Probe::default());
+    let h = harness(kind, &probe).await;
+    let starts = (0..60).map(|_| start(&h, "noop3", json!({})));
+    let ids: Vec<String> = futures::future::join_all(starts).await;
+    for id in &ids {
+        let d = h.wait_for(id, "succeeded").await;
+        assert_eq!(outline(&d), ["one:ok", "two:ok", "three:ok"]);
+        assert_eq!(d.state["done"], json!(["one", "two", "three"]));
+    }
+    let (transitions, claims) = h.engine.group_commits();
+    let (commits, items) = transitions.snapshot();
+    // At least: a task re-queued by the reconciler is claimed (and dropped) once more.
+    assert!(
+        items >= 3 * ids.len() as u64,
+        "every step's transition went through"
+    );
+    assert!((1..=items).contains(&commits));
+    assert!(claims.snapshot().1 >= 3 * ids.len() as u64);
+    h.finish().await;
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(aisha_engine::QueueKind::Postgres).await } )* }
@@ -744,4 +836,6 @@ suite!(
     provider_capacity,
     idempotent_start,
     requeue_dead_tasks,
+    group_commit_stale_row_fails_alone,
+    many_concurrent_transitions_apply_once,
 );

@@ -23,7 +23,9 @@ use crate::error::{EngineError, Result};
 
 mod inspect;
 pub(crate) mod listener;
+mod lost;
 pub use inspect::QueueDepth;
+pub use lost::LostTasks;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueKind {
@@ -83,82 +85,23 @@ impl Txn {
     }
 }
 
+/// An immediate task in apalis-sqlite's table (`$1` job, `$2` id, `$3` queue).
+const SQLITE_INSERT_JOB: &str = "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, metadata) \
+     VALUES ($1, $2, $3, 'Pending', 0, 1, strftime('%s','now'), 0, '{}')";
+
+/// Inserts `r` into apalis-sqlite's table on `c`, inside the caller's transaction.
+pub(crate) async fn insert_sqlite_job(c: &mut sqlx::SqliteConnection, r: &Released) -> Result<()> {
+    let job = serde_json::to_vec(&r.task).map_err(|e| EngineError::queue("codec", e))?;
+    sqlx::query(SQLITE_INSERT_JOB)
+        .bind(job)
+        .bind(&r.job_id)
+        .bind(&r.queue)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
 pub type Wakers = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<()>>>>;
-
-/// After a failed push, commits leave their tasks to the reconciler this long before trying
-/// Redis again.
-const PUSH_PAUSE: Duration = Duration::from_secs(1);
-
-/// Set when tasks may have been lost (a Redis push failed, a queue worker restarted, Redis
-/// came back empty): the reconciler then re-queues every pending run that has waited more
-/// than a moment, not only those older than `stale_after`. A task queued twice is harmless:
-/// the run's claim lets one of them run.
-#[derive(Debug, Default)]
-pub struct LostTasks {
-    since_ms: std::sync::atomic::AtomicI64,
-    /// When a push last failed: for [`PUSH_PAUSE`] after it, commits skip the push.
-    push_failed_ms: std::sync::atomic::AtomicI64,
-    /// The `run_id` Redis last reported: a new one means Redis restarted.
-    redis_run_id: Mutex<Option<String>>,
-}
-
-impl LostTasks {
-    /// Notes the server's `run_id`; a change (Redis restarted, maybe empty) marks tasks lost.
-    pub(crate) fn observe_run_id(&self, run_id: String) {
-        let mut seen = self.redis_run_id.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.as_ref().is_some_and(|s| *s != run_id) {
-            tracing::warn!("Redis restarted (new run_id): queued tasks may be lost");
-            self.suspect();
-        }
-        *seen = Some(run_id);
-    }
-
-    /// A push failed: its tasks are lost, and pushes pause for [`PUSH_PAUSE`]. True when this
-    /// is the first failure in a minute (an outage begins: worth a warning).
-    pub(crate) fn push_failed(&self) -> bool {
-        self.suspect();
-        let now = crate::time::now_ms();
-        let before = self
-            .push_failed_ms
-            .swap(now, std::sync::atomic::Ordering::SeqCst);
-        now - before > 60_000
-    }
-
-    fn failed_recently(&self) -> bool {
-        let at = self
-            .push_failed_ms
-            .load(std::sync::atomic::Ordering::SeqCst);
-        at != 0 && crate::time::now_ms() - at < PUSH_PAUSE.as_millis() as i64
-    }
-
-    pub(crate) fn suspect(&self) {
-        let now = crate::time::now_ms();
-        let _ = self.since_ms.compare_exchange(
-            0,
-            now,
-            std::sync::atomic::Ordering::SeqCst,
-            std::sync::atomic::Ordering::SeqCst,
-        );
-    }
-
-    /// When tasks were first suspected lost, clearing the mark (None: nothing suspected).
-    pub(crate) fn take(&self) -> Option<i64> {
-        match self.since_ms.swap(0, std::sync::atomic::Ordering::SeqCst) {
-            0 => None,
-            t => Some(t),
-        }
-    }
-
-    /// Puts a mark taken by [`LostTasks::take`] back (the repair did not finish).
-    pub(crate) fn restore(&self, since_ms: i64) {
-        let _ = self.since_ms.compare_exchange(
-            0,
-            since_ms,
-            std::sync::atomic::Ordering::SeqCst,
-            std::sync::atomic::Ordering::SeqCst,
-        );
-    }
-}
 
 #[derive(Clone)]
 pub enum QueueBackend {
@@ -169,6 +112,8 @@ pub enum QueueBackend {
     Sqlite {
         pool: SqlitePool,
         wakers: Wakers,
+        /// The engine's one writer connection ([`Pools::writer`]).
+        writer: SqlitePool,
     },
     Redis {
         conn: ConnectionManager,
@@ -226,9 +171,14 @@ impl QueueBackend {
                 apalis_sqlite::SqliteStorage::<()>::migrations()
                     .run(pool)
                     .await?;
+                let writer = match &pools.writer {
+                    Db::Sqlite(w) => w.clone(),
+                    Db::Postgres(_) => pool.clone(),
+                };
                 Ok(QueueBackend::Sqlite {
                     pool: pool.clone(),
                     wakers: Arc::default(),
+                    writer,
                 })
             }
             (QueueKind::Redis, _) => {
@@ -273,9 +223,20 @@ impl QueueBackend {
         }
     }
 
+    /// Where the engine's group commits write: SQLite's one writer connection, else `db`.
+    pub(crate) fn writer_db(&self, db: &Db) -> Db {
+        match self {
+            QueueBackend::Sqlite { writer, .. } => Db::Sqlite(writer.clone()),
+            _ => db.clone(),
+        }
+    }
+
+    /// A write transaction of the engine. On SQLite, which takes one writer at a time, it is
+    /// on the process's writer connection: starts, transitions and the group commits wait
+    /// their turn in order there instead of sleeping in SQLite's busy handler.
     pub(crate) async fn begin(&self, db: &Db) -> Result<Txn> {
         Ok(Txn {
-            db: db.begin().await?,
+            db: self.writer_db(db).begin().await?,
             after_commit: Vec::new(),
         })
     }
@@ -302,20 +263,13 @@ impl QueueBackend {
                 });
             }
             (QueueBackend::Sqlite { .. }, DbTx::Sqlite(t)) => {
-                sqlx::query(
-                    "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, metadata) \
-                     VALUES ($1, $2, $3, 'Pending', 0, 1, strftime('%s','now'), 0, '{}')",
-                )
-                .bind(job)
-                .bind(&id)
-                .bind(queue)
-                .execute(&mut **t)
-                .await?;
-                tx.after_commit.push(Released {
+                let r = Released {
                     queue: queue.to_string(),
                     job_id: id,
                     task,
-                });
+                };
+                insert_sqlite_job(t, &r).await?;
+                tx.after_commit.push(r);
             }
             (QueueBackend::Redis { .. }, _) => tx.after_commit.push(Released {
                 queue: queue.to_string(),
@@ -340,26 +294,32 @@ impl QueueBackend {
     /// `stale_after`.
     pub(crate) async fn commit(&self, tx: Txn) -> Result<()> {
         tx.db.commit().await?;
+        self.committed(&tx.after_commit).await;
+        Ok(())
+    }
+
+    /// After the commit that created `released`: pushes them to Redis (the other queues
+    /// committed them with the transition) and announces them.
+    pub(crate) async fn committed(&self, released: &[Released]) {
         if let QueueBackend::Redis { conn, lost, .. } = self
-            && !tx.after_commit.is_empty()
+            && !released.is_empty()
         {
             // Redis just failed us: don't make every commit wait for it to fail again.
             if lost.failed_recently() {
                 lost.suspect();
-                return Ok(());
+                return;
             }
-            if let Err(e) = push_redis(conn, &tx.after_commit).await {
+            if let Err(e) = push_redis(conn, released).await {
                 if lost.push_failed() {
-                    tracing::warn!(error = %e, tasks = tx.after_commit.len(),
+                    tracing::warn!(error = %e, tasks = released.len(),
                         "committed, but Redis did not take the next tasks; the reconciler queues them again");
                 } else {
                     tracing::debug!(error = %e, "Redis still does not take tasks");
                 }
-                return Ok(());
+                return;
             }
         }
-        self.announce(&tx.after_commit).await;
-        Ok(())
+        self.announce(released).await;
     }
 
     /// Wakes the workers of the queues that just got tasks: this process's own worker through

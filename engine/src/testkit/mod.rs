@@ -103,3 +103,38 @@ pub fn fast_config() -> EngineConfig {
         ..EngineConfig::default()
     }
 }
+
+/// A step of `workflow` that succeeded on run `run_id` at `seq` (claimed at `attempt` 1),
+/// going on to `next` (None: the run ends) with `state`.
+pub struct StepDone {
+    pub run_id: String,
+    pub seq: i64,
+    pub workflow: String,
+    pub step: String,
+    pub next: Option<String>,
+    pub state: String,
+}
+
+/// Applies `steps` as ONE group commit of step transitions (one transaction), as the worker
+/// does with the transitions that are ready at the same moment; returns, per step, whether
+/// its run was still where the step left it.
+pub async fn commit_step_transitions(
+    engine: &crate::Engine,
+    steps: Vec<StepDone>,
+) -> crate::error::Result<Vec<bool>> {
+    use crate::group_commit::Apply;
+    let batch: Vec<crate::step_writes::StepOk> = steps
+        .into_iter()
+        .map(|s| crate::step_writes::StepOk {
+            run_id: s.run_id,
+            seq: s.seq,
+            workflow: s.workflow,
+            step: s.step,
+            attempt: 1,
+            next: s.next,
+            state: s.state,
+            started: crate::time::now_ms(),
+        })
+        .collect();
+    engine.inner.step_ok.applier().apply(&batch).await
+}
