@@ -196,8 +196,15 @@ pub(crate) async fn fresh_pg(
         .execute(&admin)
         .await?;
     admin.close().await;
-    let base = &admin_url[..admin_url.rfind('/').unwrap_or(admin_url.len())];
-    let url = format!("{base}/{name}");
+    // The same server and options (`?sslmode=…` and the like), another database.
+    let mut url = reqwest::Url::parse(admin_url).with_context(|| {
+        format!(
+            "--postgres: not a URL: {}",
+            aisha_engine::db::redact_url(admin_url)
+        )
+    })?;
+    url.set_path(&format!("/{name}"));
+    let url = url.to_string();
     let pools = Pools::connect(&url, max_connections).await?;
     pools.db.migrate().await?;
     Ok((pools, url))
