@@ -77,7 +77,7 @@ impl Apply for StartWriter {
                 },
             })
             .collect();
-        let jobs_in_db = !matches!(self.queue, QueueBackend::Redis { .. });
+        let jobs_in_db = self.queue.tasks_in_db();
         let now = now_ms();
         match &self.db {
             Db::Postgres(pool) => {

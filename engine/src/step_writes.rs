@@ -215,10 +215,6 @@ impl Apply for StepOkWriter {
 }
 
 impl StepOkWriter {
-    fn jobs_in_db(&self) -> bool {
-        !matches!(self.queue, QueueBackend::Redis { .. })
-    }
-
     async fn postgres(
         &self,
         pool: &sqlx::PgPool,
@@ -230,7 +226,7 @@ impl StepOkWriter {
             .map(|t| t.as_ref().map(|t| serde_json::to_vec(&t.task)).transpose())
             .collect::<Result<Vec<Option<Vec<u8>>>, _>>()
             .map_err(|e| EngineError::queue("codec", e))?;
-        let sql = if self.jobs_in_db() {
+        let sql = if self.queue.tasks_in_db() {
             PG_STEP_OK_WITH_JOBS
         } else {
             PG_STEP_OK
@@ -306,7 +302,7 @@ impl StepOkWriter {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            if let (Some(t), true) = (t, self.jobs_in_db()) {
+            if let (Some(t), true) = (t, self.queue.tasks_in_db()) {
                 crate::queue::insert_sqlite_job(&mut tx, t).await?;
             }
         }

@@ -214,6 +214,12 @@ impl QueueBackend {
         }
     }
 
+    /// Whether a task is inserted in the same transaction as the run's transition (apalis's
+    /// table lives in the state database) or pushed after the commit (Redis).
+    pub(crate) fn tasks_in_db(&self) -> bool {
+        !matches!(self, QueueBackend::Redis { .. })
+    }
+
     /// Where step leases are written: the relaxed pool (on SQLite, `db`).
     pub(crate) fn lease_db(&self, db: &Db) -> Db {
         match self {
