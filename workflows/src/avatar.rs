@@ -242,15 +242,10 @@ async fn validate(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<Av
 
 async fn reserve(s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarTraining> {
     let p = &ctx.deps;
-    match p
-        .ledger
+    p.ledger
         .reserve(&s.user_id, &ctx.run_id, "avatar", p.prices.avatar)
-        .await
-    {
-        Ok(_) => Ok(Next::Goto(SUBMIT, s)),
-        Err(e @ crate::credits::CreditsError::Insufficient { .. }) => Err(StepError::permanent(e)),
-        Err(e) => Err(StepError::retryable(e)),
-    }
+        .await?;
+    Ok(Next::Goto(SUBMIT, s))
 }
 
 async fn submit(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarTraining> {
@@ -301,10 +296,7 @@ async fn collect(s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarT
     .await
     .map(|r| r.rows_affected()))
     .map_err(StepError::retryable)?;
-    p.ledger
-        .capture(&s.user_id, &ctx.run_id, "avatar")
-        .await
-        .map_err(StepError::retryable)?;
+    p.ledger.capture(&s.user_id, &ctx.run_id, "avatar").await?;
     let notice = Notice {
         user_id: s.user_id.clone(),
         kind: "avatar_ready".into(),

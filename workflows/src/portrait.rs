@@ -13,7 +13,6 @@ use aisha_engine::{
 use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobKey;
-use crate::credits::CreditsError;
 use crate::outbox::Notice;
 use crate::product::Product;
 use crate::provider::{Aspect, GenerationJob};
@@ -152,15 +151,10 @@ async fn reserve(
     s.final_prompt = Some(prompt);
     s.aspect = Some(s.aspect.unwrap_or(aspect));
     let price = p.prices.image * s.count as i64;
-    match p
-        .ledger
+    p.ledger
         .reserve(&s.user_id, &ctx.run_id, "images", price)
-        .await
-    {
-        Ok(_) => Ok(Next::Goto(SUBMIT, s)),
-        Err(e @ CreditsError::Insufficient { .. }) => Err(StepError::permanent(e)),
-        Err(e) => Err(StepError::retryable(e)),
-    }
+        .await?;
+    Ok(Next::Goto(SUBMIT, s))
 }
 
 async fn submit(
@@ -219,8 +213,7 @@ async fn store(mut s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<P
                     &format!("nsfw-{i}"),
                     p.prices.image,
                 )
-                .await
-                .map_err(StepError::retryable)?;
+                .await?;
             continue;
         }
         let file = p.images.download(&img.url, MAX_IMAGE).await?;
@@ -289,10 +282,7 @@ async fn deliver(s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<Por
     };
     p.notifier.notify(&ctx.run_id, "deliver", &notice).await?;
     if !s.stored.is_empty() {
-        p.ledger
-            .capture(&s.user_id, &ctx.run_id, "images")
-            .await
-            .map_err(StepError::retryable)?;
+        p.ledger.capture(&s.user_id, &ctx.run_id, "images").await?;
     }
     Ok(Next::Done(s))
 }

@@ -65,16 +65,9 @@ pub struct Product {
 impl Product {
     /// Compensation: gives back whatever `run_id` still holds; returns how much.
     pub async fn refund_held(&self, user_id: &str, run_id: &str) -> Result<i64, StepError> {
-        let held = self
-            .ledger
-            .held_by_run(run_id)
-            .await
-            .map_err(StepError::retryable)?;
+        let held = self.ledger.held_by_run(run_id).await?;
         if held > 0 {
-            self.ledger
-                .refund(user_id, run_id, "failed", held)
-                .await
-                .map_err(StepError::retryable)?;
+            self.ledger.refund(user_id, run_id, "failed", held).await?;
         }
         Ok(held)
     }
