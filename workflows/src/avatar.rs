@@ -9,15 +9,15 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use aisha_engine::runs::COMPENSATE;
-use aisha_engine::time::now_ms;
 use aisha_engine::{
     Engine, FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StepCtx, StepError, StepResult,
-    Wait, Workflow, on_db,
+    Wait, Workflow,
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::avatars::NewAvatar;
 use crate::blob::BlobKey;
 use crate::outbox::Notice;
 use crate::photos::{PhotoProblem, check_set};
@@ -43,6 +43,15 @@ pub enum Preset {
 }
 
 impl Preset {
+    /// As stored and as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Fast => "fast",
+            Preset::Balanced => "balanced",
+            Preset::Quality => "quality",
+        }
+    }
+
     pub fn steps(self) -> u32 {
         match self {
             Preset::Fast => 1000,
@@ -220,22 +229,15 @@ async fn validate(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<Av
             "application/zip",
         )
         .await?;
-    let now = now_ms();
-    on_db!(&p.db, d => sqlx::query(
-        "INSERT INTO avatars (id, user_id, name, trigger_phrase, preset, steps, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'training', $7, $7) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&ctx.run_id)
-    .bind(&s.user_id)
-    .bind(&s.name)
-    .bind(&trigger)
-    .bind(serde_json::to_value(s.preset).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
-    .bind(s.preset.steps() as i64)
-    .bind(now)
-    .execute(d)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StepError::retryable)?;
+    p.avatars()
+        .create(&NewAvatar {
+            id: &ctx.run_id,
+            user_id: &s.user_id,
+            name: &s.name,
+            trigger_phrase: &trigger,
+            preset: s.preset,
+        })
+        .await?;
     s.trigger = Some(trigger);
     Ok(Next::Goto("reserve", s))
 }
@@ -286,16 +288,7 @@ async fn collect(s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarT
     p.blobs
         .put(&lora_key, file.bytes, "application/octet-stream")
         .await?;
-    on_db!(&p.db, d => sqlx::query(
-        "UPDATE avatars SET status = 'ready', lora_key = $2, updated_at = $3 WHERE id = $1",
-    )
-    .bind(&ctx.run_id)
-    .bind(lora_key.as_str())
-    .bind(now_ms())
-    .execute(d)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StepError::retryable)?;
+    p.avatars().ready(&ctx.run_id, &lora_key).await?;
     p.ledger.capture(&s.user_id, &ctx.run_id, "avatar").await?;
     let notice = Notice {
         user_id: s.user_id.clone(),
@@ -321,16 +314,7 @@ async fn failed(s: AvatarTraining, ctx: FailureCtx<Product>) -> Result<(), StepE
     let p = &ctx.deps;
     p.images.finish(&ctx.run_id, SUBMIT).await?;
     let held = p.refund_held(&s.user_id, &ctx.run_id).await?;
-    on_db!(&p.db, d => sqlx::query(
-        "UPDATE avatars SET status = 'failed', error = $2, updated_at = $3 WHERE id = $1 AND status = 'training'",
-    )
-    .bind(&ctx.run_id)
-    .bind(&ctx.error)
-    .bind(now_ms())
-    .execute(d)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StepError::retryable)?;
+    p.avatars().failed(&ctx.run_id, &ctx.error).await?;
     let refunded_ru = if held > 0 {
         format!(" {held} кредитов возвращены.")
     } else {

@@ -5,14 +5,15 @@
 //! held. A regeneration is a new run whose parent is the old one.
 
 use aisha_engine::runs::COMPENSATE;
-use aisha_engine::time::now_ms;
 use aisha_engine::{
     FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StepCtx, StepError, StepResult, Wait,
-    Workflow, on_db,
+    Workflow,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::avatars::{Avatar, AvatarStatus};
 use crate::blob::BlobKey;
+use crate::gallery::NewPortrait;
 use crate::outbox::Notice;
 use crate::product::Product;
 use crate::provider::{Aspect, GenerationJob};
@@ -52,14 +53,6 @@ pub struct PortraitGeneration {
 
 fn one() -> u32 {
     1
-}
-
-#[derive(sqlx::FromRow)]
-struct AvatarRow {
-    user_id: String,
-    trigger_phrase: String,
-    status: String,
-    lora_key: Option<String>,
 }
 
 pub fn workflow(p: Product) -> Workflow<PortraitGeneration, Product> {
@@ -103,15 +96,11 @@ pub async fn regenerate(
     engine.start(NAME, input, opts).await
 }
 
-async fn avatar(p: &Product, id: &str) -> Result<AvatarRow, StepError> {
-    let row: Option<AvatarRow> = on_db!(&p.db, d => sqlx::query_as(
-        "SELECT user_id, trigger_phrase, status, lora_key FROM avatars WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(d)
-    .await)
-    .map_err(StepError::retryable)?;
-    row.ok_or_else(|| StepError::permanent(format!("no avatar {id}")))
+async fn avatar(p: &Product, id: &str) -> Result<Avatar, StepError> {
+    p.avatars()
+        .get(id)
+        .await?
+        .ok_or_else(|| StepError::permanent(format!("no avatar {id}")))
 }
 
 async fn reserve(
@@ -126,7 +115,7 @@ async fn reserve(
         )));
     }
     let a = avatar(p, &s.avatar_id).await?;
-    if a.user_id != s.user_id || a.status != "ready" {
+    if a.user_id != s.user_id || a.status != AvatarStatus::Ready {
         return Err(StepError::permanent(
             "the avatar is not ready or not the user's",
         ));
@@ -229,28 +218,22 @@ async fn store(mut s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<P
         };
         let key = BlobKey::new(&["portraits", &ctx.run_id, &format!("{i}.{ext}")])
             .map_err(StepError::permanent)?;
-        let size = file.bytes.len() as i64;
+        let size = file.bytes.len();
         p.blobs.put(&key, file.bytes, &content_type).await?;
-        on_db!(&p.db, d => sqlx::query(
-            "INSERT INTO gallery (id, user_id, avatar_id, run_id, idx, blob_key, width, height, content_type, bytes, prompt, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (run_id, idx) DO NOTHING",
-        )
-        .bind(ulid::Ulid::generate().to_string())
-        .bind(&s.user_id)
-        .bind(&s.avatar_id)
-        .bind(&ctx.run_id)
-        .bind(i as i64)
-        .bind(key.as_str())
-        .bind(img.width.map(i64::from))
-        .bind(img.height.map(i64::from))
-        .bind(&content_type)
-        .bind(size)
-        .bind(s.final_prompt.clone().unwrap_or_default())
-        .bind(now_ms())
-        .execute(d)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(StepError::retryable)?;
+        p.gallery()
+            .add(&NewPortrait {
+                user_id: &s.user_id,
+                avatar_id: &s.avatar_id,
+                run_id: &ctx.run_id,
+                idx: i,
+                key: &key,
+                width: img.width,
+                height: img.height,
+                content_type: &content_type,
+                bytes: size,
+                prompt: s.final_prompt.as_deref().unwrap_or_default(),
+            })
+            .await?;
         s.stored.push(key);
     }
     Ok(Next::Goto("deliver", s))

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use aisha_engine::{Db, StepError};
 
+use crate::avatars::Avatars;
 use crate::blob::BlobStore;
 use crate::credits::Ledger;
+use crate::gallery::Gallery;
 use crate::outbox::Notifier;
 use crate::photos::PhotoRules;
 use crate::provider::ImageProvider;
@@ -63,6 +65,16 @@ pub struct Product {
 }
 
 impl Product {
+    /// The avatars table's store, on the workflows' database.
+    pub fn avatars(&self) -> Avatars {
+        Avatars::new(self.db.clone())
+    }
+
+    /// The gallery table's store, on the workflows' database.
+    pub fn gallery(&self) -> Gallery {
+        Gallery::new(self.db.clone())
+    }
+
     /// Compensation: gives back whatever `run_id` still holds; returns how much.
     pub async fn refund_held(&self, user_id: &str, run_id: &str) -> Result<i64, StepError> {
         let held = self.ledger.held_by_run(run_id).await?;
