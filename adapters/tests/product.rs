@@ -16,6 +16,7 @@ use aisha_adapters::fal::sim::{Fault, SimConfig};
 use aisha_engine::{QueueKind, StartOptions};
 use aisha_workflows::blob::{BlobKey, BlobStore};
 use aisha_workflows::credits::{Kind, Ledger};
+use aisha_workflows::gallery::Gallery;
 use aisha_workflows::outbox::Outbox;
 use aisha_workflows::photos::PhotoRules;
 use aisha_workflows::product::{Prices, Product, Waits};
@@ -37,6 +38,7 @@ struct Shop {
     blobs: Arc<dyn BlobStore>,
     ledger: Ledger,
     outbox: Outbox,
+    gallery: Gallery,
 }
 
 async fn shop(kind: QueueKind, store: Store, sim: SimConfig) -> Shop {
@@ -85,7 +87,8 @@ async fn shop(kind: QueueKind, store: Store, sim: SimConfig) -> Shop {
     Shop {
         blobs: blobs_out.expect("blobs"),
         ledger: Ledger::new(db.clone()),
-        outbox: Outbox::new(db),
+        outbox: Outbox::new(db.clone()),
+        gallery: Gallery::new(db),
         w,
     }
 }
@@ -220,7 +223,7 @@ async fn happy_path(kind: QueueKind, store: Store) {
             "3:4 is FAL's portrait_4_3"
         );
     }
-    assert_eq!(s.w.count("SELECT COUNT(*) FROM gallery").await, 2);
+    assert_eq!(s.gallery.count_of_run(&run).await.unwrap(), 2);
     assert_eq!(s.ledger.balance(USER).await.unwrap(), 140);
     assert_eq!(s.kinds().await, ["avatar_ready", "portraits"]);
     s.finish().await;
@@ -417,7 +420,7 @@ async fn duplicate_callbacks_one_delivery_one_charge() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(s.w.count("SELECT COUNT(*) FROM gallery").await, 3);
+    assert_eq!(s.gallery.count_of_run(&run).await.unwrap(), 3);
     assert_eq!(
         s.w.count("SELECT COUNT(*) FROM outbox WHERE kind = 'portraits'")
             .await,
