@@ -421,11 +421,8 @@ async fn duplicate_callbacks_one_delivery_one_charge() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(s.gallery.count_of_run(&run).await.unwrap(), 3);
-    assert_eq!(
-        s.w.count("SELECT COUNT(*) FROM outbox WHERE kind = 'portraits'")
-            .await,
-        1
-    );
+    let told = s.outbox.list(Some(USER), 100).await.unwrap();
+    assert_eq!(told.iter().filter(|r| r.kind == "portraits").count(), 1);
     assert_eq!(s.ledger.balance(USER).await.unwrap(), 35);
     assert_eq!(s.w.sim.submits(), 2, "one training, one generation");
     s.finish().await;

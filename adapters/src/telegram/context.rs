@@ -7,6 +7,7 @@ use aisha_workflows::avatars::{Avatars, AvatarsError};
 use aisha_workflows::blob::{BlobError, BlobStore};
 use aisha_workflows::credits::{CreditsError, Ledger};
 use aisha_workflows::gallery::{Gallery, GalleryError};
+use aisha_workflows::outbox::{Outbox, OutboxError};
 use aisha_workflows::photos::PhotoRules;
 use aisha_workflows::product::Prices;
 use teloxide::RequestError;
@@ -28,6 +29,7 @@ pub struct BotCtx {
     pub ledger: Ledger,
     pub avatars: Avatars,
     pub gallery: Gallery,
+    pub outbox: Outbox,
     pub users: Users,
     pub dialogues: Dialogues,
     pub config: TelegramConfig,
@@ -56,6 +58,8 @@ pub enum BotError {
     Avatars(#[from] AvatarsError),
     #[error("{0}")]
     Gallery(#[from] GalleryError),
+    #[error("{0}")]
+    Outbox(#[from] OutboxError),
     #[error("{0}")]
     Download(#[from] DownloadError),
     /// Something the handler needs is not there yet; trying again later will do.
