@@ -10,8 +10,8 @@ use std::io::Write;
 
 use aisha_engine::runs::COMPENSATE;
 use aisha_engine::{
-    Engine, FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StepCtx, StepError, StepResult,
-    Wait, Workflow,
+    Engine, EngineError, FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StartOptions,
+    Started, StepCtx, StepError, StepResult, Wait, Workflow,
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use crate::avatars::NewAvatar;
 use crate::blob::BlobKey;
 use crate::outbox::Notice;
 use crate::photos::{PhotoProblem, check_set};
-use crate::product::Product;
+use crate::product::{Product, start_run};
 use crate::provider::TrainingJob;
 
 pub const NAME: &str = "avatar_training";
@@ -59,6 +59,28 @@ impl Preset {
             Preset::Quality => 4000,
         }
     }
+}
+
+/// What a training starts from. It becomes the run's first state, so it serialises to the
+/// fields of [`AvatarTraining`] it sets and nothing else (runs started before it existed
+/// were given exactly this JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvatarInput {
+    pub user_id: String,
+    pub name: String,
+    /// The photos as received, in the user's order.
+    pub photos: Vec<BlobKey>,
+    pub preset: Preset,
+}
+
+/// Starts a training of `input` (for a user, `opts.subject` is the user: one training per
+/// user at a time).
+pub async fn start(
+    engine: &Engine,
+    input: &AvatarInput,
+    opts: StartOptions,
+) -> Result<Started, EngineError> {
+    start_run(engine, NAME, input, opts).await
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,7 +138,7 @@ pub async fn replace_photos(
     run_id: &str,
     round: u32,
     replacements: &BTreeMap<usize, BlobKey>,
-) -> Result<aisha_engine::ResolveOutcome, aisha_engine::EngineError> {
+) -> Result<aisha_engine::ResolveOutcome, EngineError> {
     engine
         .resolve_callback(
             USER,
@@ -333,4 +355,24 @@ async fn failed(s: AvatarTraining, ctx: FailureCtx<Product>) -> Result<(), StepE
         images: vec![],
     };
     p.notifier.notify(&ctx.run_id, COMPENSATE, &notice).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_is_the_json_runs_were_started_with() {
+        let photos = vec![BlobKey::new(&["uploads", "1", "a.img"]).unwrap()];
+        let input = AvatarInput {
+            user_id: "42".into(),
+            name: "Me".into(),
+            photos: photos.clone(),
+            preset: Preset::Fast,
+        };
+        assert_eq!(
+            serde_json::to_value(&input).unwrap(),
+            json!({"user_id": "42", "name": "Me", "photos": photos, "preset": "fast"})
+        );
+    }
 }

@@ -6,8 +6,8 @@
 
 use aisha_engine::runs::COMPENSATE;
 use aisha_engine::{
-    FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StepCtx, StepError, StepResult, Wait,
-    Workflow,
+    Engine, EngineError, FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StartOptions,
+    Started, StepCtx, StepError, StepResult, Wait, Workflow,
 };
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +15,7 @@ use crate::avatars::{Avatar, AvatarStatus};
 use crate::blob::BlobKey;
 use crate::gallery::NewPortrait;
 use crate::outbox::Notice;
-use crate::product::Product;
+use crate::product::{Product, start_run};
 use crate::provider::{Aspect, GenerationJob};
 use crate::styles;
 
@@ -23,6 +23,35 @@ pub const NAME: &str = "portrait_generation";
 const SUBMIT: &str = "submit";
 /// The largest generated image we download.
 const MAX_IMAGE: usize = 20 << 20;
+
+/// What an order starts from. It becomes the run's first state, so it serialises to the
+/// fields of [`PortraitGeneration`] it sets and nothing else: absent choices are `null`, and
+/// `seed` only when there is one (runs started before it existed were given exactly this
+/// JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortraitInput {
+    pub user_id: String,
+    pub avatar_id: String,
+    /// A style of the catalogue, or
+    pub style: Option<String>,
+    /// a free prompt.
+    pub prompt: Option<String>,
+    /// Default: the style's.
+    pub aspect: Option<Aspect>,
+    pub count: u32,
+    /// Default: a new one each run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// Starts an order of `input`.
+pub async fn start(
+    engine: &Engine,
+    input: &PortraitInput,
+    opts: StartOptions,
+) -> Result<Started, EngineError> {
+    start_run(engine, NAME, input, opts).await
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PortraitGeneration {
@@ -69,31 +98,31 @@ pub fn workflow(p: Product) -> Workflow<PortraitGeneration, Product> {
 /// "Again": the same order with a new seed, as a new run whose parent is `run_id`. The same
 /// `idempotency_key` (e.g. the button press) gives the same new run.
 pub async fn regenerate(
-    engine: &aisha_engine::Engine,
+    engine: &Engine,
     run_id: &str,
     idempotency_key: Option<String>,
-) -> Result<aisha_engine::Started, aisha_engine::EngineError> {
+) -> Result<Started, EngineError> {
     let old = engine.show_run(run_id).await?;
-    let s: PortraitGeneration = serde_json::from_value(old.state.clone()).map_err(|e| {
-        aisha_engine::EngineError::InvalidInput {
+    let s: PortraitGeneration =
+        serde_json::from_value(old.state.clone()).map_err(|e| EngineError::InvalidInput {
             workflow: NAME.into(),
             message: e.to_string(),
-        }
-    })?;
-    let input = serde_json::json!({
-        "user_id": s.user_id,
-        "avatar_id": s.avatar_id,
-        "style": s.style,
-        "prompt": s.prompt,
-        "aspect": s.aspect,
-        "count": s.count,
-    });
-    let opts = aisha_engine::StartOptions {
+        })?;
+    let input = PortraitInput {
+        user_id: s.user_id,
+        avatar_id: s.avatar_id,
+        style: s.style,
+        prompt: s.prompt,
+        aspect: s.aspect,
+        count: s.count,
+        seed: None,
+    };
+    let opts = StartOptions {
         subject: old.run.subject.clone(),
         idempotency_key,
         parent_run_id: Some(run_id.to_string()),
     };
-    engine.start(NAME, input, opts).await
+    start(engine, &input, opts).await
 }
 
 async fn avatar(p: &Product, id: &str) -> Result<Avatar, StepError> {
@@ -294,4 +323,34 @@ async fn failed(s: PortraitGeneration, ctx: FailureCtx<Product>) -> Result<(), S
         images: vec![],
     };
     p.notifier.notify(&ctx.run_id, COMPENSATE, &notice).await
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_input_is_the_json_runs_were_started_with() {
+        let input = PortraitInput {
+            user_id: "42".into(),
+            avatar_id: "a1".into(),
+            style: Some("oil".into()),
+            prompt: None,
+            aspect: Some(Aspect::Portrait),
+            count: 2,
+            seed: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&input).unwrap(),
+            json!({"user_id": "42", "avatar_id": "a1", "style": "oil", "prompt": null,
+                   "aspect": "3:4", "count": 2})
+        );
+        let seeded = PortraitInput {
+            seed: Some(7),
+            ..input
+        };
+        assert_eq!(serde_json::to_value(&seeded).unwrap()["seed"], 7);
+    }
 }

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aisha_engine::{Db, StepError};
+use aisha_engine::{Db, Engine, EngineError, StartOptions, Started, StepError};
+use serde::Serialize;
 
 use crate::avatars::Avatars;
 use crate::blob::BlobStore;
@@ -83,4 +84,18 @@ impl Product {
         }
         Ok(held)
     }
+}
+
+/// Starts a run of `workflow` with a typed input as its first state.
+pub(crate) async fn start_run(
+    engine: &Engine,
+    workflow: &str,
+    input: &impl Serialize,
+    opts: StartOptions,
+) -> Result<Started, EngineError> {
+    let input = serde_json::to_value(input).map_err(|e| EngineError::InvalidInput {
+        workflow: workflow.to_string(),
+        message: e.to_string(),
+    })?;
+    engine.start(workflow, input, opts).await
 }
