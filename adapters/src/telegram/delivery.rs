@@ -17,6 +17,7 @@ use teloxide::types::{ChatId, InputFile, InputMedia, InputMediaDocument, InputMe
 use tokio::sync::watch;
 
 use super::context::{BotCtx, BotError};
+use super::copy::copy;
 use super::dialogue::State;
 use super::keyboards;
 use super::send::is_permanent;
@@ -205,8 +206,7 @@ async fn send(ctx: &BotCtx, row: &Claimed, chat: i64, n: &Notice) -> Result<(), 
     if row.progress < 2
         && let Some(b) = buttons
     {
-        ctx.say(chat, lang.pick("Что дальше?", "What next?"), Some(b))
-            .await?;
+        ctx.say(chat, copy(lang).what_next(), Some(b)).await?;
     }
     Ok(())
 }
