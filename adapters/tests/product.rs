@@ -18,14 +18,14 @@ use aisha_workflows::avatar::{self, AvatarInput, Preset};
 use aisha_workflows::blob::{BlobKey, BlobStore};
 use aisha_workflows::credits::{Kind, Ledger};
 use aisha_workflows::gallery::Gallery;
-use aisha_workflows::outbox::Outbox;
-use aisha_workflows::photos::PhotoRules;
+use aisha_workflows::notice::Notice;
+use aisha_workflows::outbox::{Outbox, Payload};
+use aisha_workflows::photos::{PhotoProblem, PhotoRules};
 use aisha_workflows::portrait::{self, PortraitInput};
 use aisha_workflows::product::{Prices, Product, Waits};
 use aisha_workflows::provider::Aspect;
 use bytes::Bytes;
 use common::world::World;
-use serde_json::Value;
 
 const USER: &str = "tg-1001";
 
@@ -286,14 +286,29 @@ async fn bad_photos_are_reported_one_by_one_and_the_run_waits_for_replacements()
     let run = s.train(photos).await;
     s.w.wait_for(&run, "waiting").await;
     let rows = s.outbox.list(Some(USER), 10).await.unwrap();
-    let notice: Value = serde_json::from_str(&rows[0].payload).unwrap();
     assert_eq!(rows[0].kind, "photos_rejected_1");
-    let ru = notice["text_ru"].as_str().unwrap();
-    assert!(
-        ru.contains("фото 3: 300×400")
-            && ru.contains("фото 5: это то же фото, что и фото 1")
-            && ru.contains("фото 7: это не изображение"),
-        "{ru}"
+    let Ok(Payload::Notice(Notice::PhotosRejected { round, rejected })) =
+        Payload::decode(&rows[0].payload)
+    else {
+        panic!("not a notice of refused photos: {}", rows[0].payload);
+    };
+    let refused: Vec<(usize, PhotoProblem)> =
+        rejected.into_iter().map(|r| (r.photo, r.problem)).collect();
+    assert_eq!(round, 1);
+    assert_eq!(
+        refused,
+        [
+            (
+                3,
+                PhotoProblem::TooSmall {
+                    width: 300,
+                    height: 400,
+                    min: 512
+                }
+            ),
+            (5, PhotoProblem::Duplicate { of: 1 }),
+            (7, PhotoProblem::NotAnImage),
+        ]
     );
     assert_eq!(
         s.ledger.balance(USER).await.unwrap(),
@@ -352,7 +367,15 @@ async fn nsfw_images_are_withheld_and_refunded() {
         "one image of 5 charged"
     );
     let rows = s.outbox.list(Some(USER), 10).await.unwrap();
-    assert!(rows[0].payload.contains("withheld"), "{}", rows[0].payload);
+    assert!(
+        matches!(
+            Payload::decode(&rows[0].payload),
+            Ok(Payload::Notice(Notice::PortraitsReady { ref images, withheld: 1, refunded: 5 }))
+                if images.len() == 1
+        ),
+        "{}",
+        rows[0].payload
+    );
     s.finish().await;
 }
 

@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::avatars::NewAvatar;
 use crate::blob::BlobKey;
-use crate::outbox::Notice;
+use crate::notice::Notice;
 use crate::photos::{PhotoProblem, check_set};
 use crate::product::{Product, start_run};
 use crate::provider::TrainingJob;
@@ -187,30 +187,13 @@ async fn validate(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<Av
         .collect();
     if !s.rejected.is_empty() {
         s.round += 1;
-        let list_ru: Vec<String> = s
-            .rejected
-            .iter()
-            .map(|r| format!("фото {}: {}", r.photo, r.problem.message_ru()))
-            .collect();
-        let list_en: Vec<String> = s
-            .rejected
-            .iter()
-            .map(|r| format!("photo {}: {}", r.photo, r.problem))
-            .collect();
-        let notice = Notice {
-            user_id: s.user_id.clone(),
-            kind: format!("photos_rejected_{}", s.round),
-            text_ru: format!(
-                "Эти фото не подошли, пришлите замену:\n{}",
-                list_ru.join("\n")
-            ),
-            text_en: format!(
-                "These photos can't be used, please send replacements:\n{}",
-                list_en.join("\n")
-            ),
-            images: vec![],
+        let notice = Notice::PhotosRejected {
+            round: s.round,
+            rejected: s.rejected.clone(),
         };
-        p.notifier.notify(&ctx.run_id, "validate", &notice).await?;
+        p.notifier
+            .notify(&ctx.run_id, "validate", &s.user_id, &notice)
+            .await?;
         let wait_key = replacements_key(&ctx.run_id, s.round);
         return Ok(Next::Wait(
             Wait::new(USER, wait_key, "validate", s)
@@ -312,14 +295,12 @@ async fn collect(s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarT
         .await?;
     p.avatars().ready(&ctx.run_id, &lora_key).await?;
     p.ledger.capture(&s.user_id, &ctx.run_id, "avatar").await?;
-    let notice = Notice {
-        user_id: s.user_id.clone(),
-        kind: "avatar_ready".into(),
-        text_ru: format!("Аватар «{}» готов! Выберите стиль портрета.", s.name),
-        text_en: format!("Avatar “{}” is ready! Pick a portrait style.", s.name),
-        images: vec![],
+    let notice = Notice::AvatarReady {
+        name: s.name.clone(),
     };
-    p.notifier.notify(&ctx.run_id, "collect", &notice).await?;
+    p.notifier
+        .notify(&ctx.run_id, "collect", &s.user_id, &notice)
+        .await?;
     Ok(Next::Done(s))
 }
 
@@ -337,24 +318,13 @@ async fn failed(s: AvatarTraining, ctx: FailureCtx<Product>) -> Result<(), StepE
     p.images.finish(&ctx.run_id, SUBMIT).await?;
     let held = p.refund_held(&s.user_id, &ctx.run_id).await?;
     p.avatars().failed(&ctx.run_id, &ctx.error).await?;
-    let refunded_ru = if held > 0 {
-        format!(" {held} кредитов возвращены.")
-    } else {
-        String::new()
+    let notice = Notice::AvatarFailed {
+        name: s.name,
+        refunded: held,
     };
-    let refunded_en = if held > 0 {
-        format!(" {held} credits were refunded.")
-    } else {
-        String::new()
-    };
-    let notice = Notice {
-        user_id: s.user_id.clone(),
-        kind: "avatar_failed".into(),
-        text_ru: format!("Не получилось обучить аватар «{}».{refunded_ru}", s.name),
-        text_en: format!("Training avatar “{}” failed.{refunded_en}", s.name),
-        images: vec![],
-    };
-    p.notifier.notify(&ctx.run_id, COMPENSATE, &notice).await
+    p.notifier
+        .notify(&ctx.run_id, COMPENSATE, &s.user_id, &notice)
+        .await
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! English, for users whose Telegram speaks something else than Russian, or who chose it.
 
 use aisha_workflows::avatar::Preset;
+use aisha_workflows::notice::Notice;
 use aisha_workflows::photos::PhotoProblem;
 use aisha_workflows::product::Prices;
 use aisha_workflows::styles::Style;
@@ -344,5 +345,48 @@ impl Texts for En {
 
     fn next_button(&self) -> &'static str {
         "Next ▶️"
+    }
+
+    fn notice(&self, notice: &Notice) -> String {
+        match notice {
+            Notice::PhotosRejected { rejected, .. } => {
+                let list: Vec<String> = rejected
+                    .iter()
+                    .map(|r| format!("photo {}: {}", r.photo, self.photo_problem(&r.problem)))
+                    .collect();
+                format!(
+                    "These photos can't be used, please send replacements:\n{}",
+                    list.join("\n")
+                )
+            }
+            Notice::AvatarReady { name } => {
+                format!("Avatar “{name}” is ready! Pick a portrait style.")
+            }
+            Notice::AvatarFailed { name, refunded } => {
+                let back = if *refunded > 0 {
+                    format!(" {refunded} credits were refunded.")
+                } else {
+                    String::new()
+                };
+                format!("Training avatar “{name}” failed.{back}")
+            }
+            Notice::PortraitsReady {
+                images,
+                withheld,
+                refunded,
+            } => {
+                let mut text = format!("Done: {} portrait(s).", images.len());
+                if *withheld > 0 {
+                    text.push_str(&format!(
+                        " {withheld} did not pass the safety check and were withheld; {refunded} credits refunded."
+                    ));
+                }
+                text
+            }
+            Notice::PortraitFailed { refunded } if *refunded > 0 => {
+                format!("The portrait failed. {refunded} credits were refunded.")
+            }
+            Notice::PortraitFailed { .. } => "The portrait failed.".into(),
+        }
     }
 }

@@ -1,12 +1,13 @@
 //! Everything the bot says, one implementation per language: `ru.rs` (the default) and
-//! `en.rs`. Handlers ask `copy(lang)` for a message by name instead of carrying both texts.
-//! Being one trait, a message added to one language and forgotten in the other does not
-//! compile.
+//! `en.rs`. Handlers ask `copy(lang)` for a message by name instead of carrying both texts,
+//! and what workflows tell users arrives as a typed [`Notice`] rendered here too. Being one
+//! trait, a message added to one language and forgotten in the other does not compile.
 
 mod en;
 mod ru;
 
 use aisha_workflows::avatar::Preset;
+use aisha_workflows::notice::Notice;
 use aisha_workflows::photos::PhotoProblem;
 use aisha_workflows::product::Prices;
 use aisha_workflows::styles::Style;
@@ -120,11 +121,57 @@ pub trait Texts: Sync {
     fn buy_button(&self, credits: i64, stars: u32) -> String;
     fn back_button(&self) -> &'static str;
     fn next_button(&self) -> &'static str;
+
+    /// What a workflow tells the user.
+    fn notice(&self, notice: &Notice) -> String;
 }
 
 #[cfg(test)]
 mod tests {
+    use aisha_workflows::avatar::Rejected;
+    use aisha_workflows::blob::BlobKey;
+
     use super::*;
+
+    fn refused() -> Notice {
+        let rejected = [
+            (
+                3,
+                PhotoProblem::TooSmall {
+                    width: 300,
+                    height: 400,
+                    min: 512,
+                },
+            ),
+            (5, PhotoProblem::Duplicate { of: 1 }),
+            (7, PhotoProblem::NotAnImage),
+        ];
+        Notice::PhotosRejected {
+            round: 1,
+            rejected: rejected
+                .into_iter()
+                .map(|(photo, problem)| Rejected { photo, problem })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn refused_photos_are_listed_one_by_one() {
+        assert_eq!(
+            copy(Lang::Ru).notice(&refused()),
+            "Эти фото не подошли, пришлите замену:\n\
+             фото 3: 300×400 пикселей — слишком мало: короткая сторона должна быть не меньше 512\n\
+             фото 5: это то же фото, что и фото 1\n\
+             фото 7: это не изображение"
+        );
+        assert_eq!(
+            copy(Lang::En).notice(&refused()),
+            "These photos can't be used, please send replacements:\n\
+             photo 3: 300×400 px is too small: the short side must be at least 512 px\n\
+             photo 5: the same photo as photo 1\n\
+             photo 7: this is not an image"
+        );
+    }
 
     /// The English a user reads is the English of the workflows' diagnostic.
     #[test]
@@ -161,6 +208,68 @@ mod tests {
                 max: 20 << 20,
             }),
             "файл весит 25.0 МБ, можно не больше 20 МБ"
+        );
+    }
+
+    #[test]
+    fn refunds_are_told_only_when_there_were_some() {
+        let ru = copy(Lang::Ru);
+        let en = copy(Lang::En);
+        let failed = |refunded| Notice::AvatarFailed {
+            name: "Анна".into(),
+            refunded,
+        };
+        assert_eq!(
+            ru.notice(&failed(150)),
+            "Не получилось обучить аватар «Анна». 150 кредитов возвращены."
+        );
+        assert_eq!(
+            ru.notice(&failed(0)),
+            "Не получилось обучить аватар «Анна»."
+        );
+        assert_eq!(
+            en.notice(&failed(150)),
+            "Training avatar “Анна” failed. 150 credits were refunded."
+        );
+        assert_eq!(en.notice(&failed(0)), "Training avatar “Анна” failed.");
+        let portrait = |refunded| Notice::PortraitFailed { refunded };
+        assert_eq!(
+            ru.notice(&portrait(20)),
+            "Не получилось сделать портрет. 20 кредитов возвращены."
+        );
+        assert_eq!(ru.notice(&portrait(0)), "Не получилось сделать портрет.");
+        assert_eq!(
+            en.notice(&portrait(20)),
+            "The portrait failed. 20 credits were refunded."
+        );
+        assert_eq!(en.notice(&portrait(0)), "The portrait failed.");
+    }
+
+    #[test]
+    fn portraits_say_how_many_and_what_was_withheld() {
+        let image = BlobKey::new(&["portraits", "r", "0.jpg"]).unwrap();
+        let ready = |withheld, refunded| Notice::PortraitsReady {
+            images: vec![image.clone()],
+            withheld,
+            refunded,
+        };
+        assert_eq!(copy(Lang::Ru).notice(&ready(0, 0)), "Готово: 1 портрет(а).");
+        assert_eq!(copy(Lang::En).notice(&ready(0, 0)), "Done: 1 portrait(s).");
+        assert_eq!(
+            copy(Lang::Ru).notice(&ready(1, 5)),
+            "Готово: 1 портрет(а). 1 не прошли проверку и не отправлены; 5 кредитов возвращены."
+        );
+        assert_eq!(
+            copy(Lang::En).notice(&ready(1, 5)),
+            "Done: 1 portrait(s). 1 did not pass the safety check and were withheld; 5 credits refunded."
+        );
+        assert_eq!(
+            copy(Lang::Ru).notice(&Notice::AvatarReady { name: "Me".into() }),
+            "Аватар «Me» готов! Выберите стиль портрета."
+        );
+        assert_eq!(
+            copy(Lang::En).notice(&Notice::AvatarReady { name: "Me".into() }),
+            "Avatar “Me” is ready! Pick a portrait style."
         );
     }
 }

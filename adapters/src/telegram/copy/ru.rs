@@ -1,6 +1,7 @@
 //! Russian, the bot's first language.
 
 use aisha_workflows::avatar::Preset;
+use aisha_workflows::notice::Notice;
 use aisha_workflows::photos::PhotoProblem;
 use aisha_workflows::product::Prices;
 use aisha_workflows::styles::Style;
@@ -339,5 +340,45 @@ impl Texts for Ru {
 
     fn next_button(&self) -> &'static str {
         "Дальше ▶️"
+    }
+
+    fn notice(&self, notice: &Notice) -> String {
+        match notice {
+            Notice::PhotosRejected { rejected, .. } => {
+                let list: Vec<String> = rejected
+                    .iter()
+                    .map(|r| format!("фото {}: {}", r.photo, self.photo_problem(&r.problem)))
+                    .collect();
+                format!("Эти фото не подошли, пришлите замену:\n{}", list.join("\n"))
+            }
+            Notice::AvatarReady { name } => {
+                format!("Аватар «{name}» готов! Выберите стиль портрета.")
+            }
+            Notice::AvatarFailed { name, refunded } => {
+                let back = if *refunded > 0 {
+                    format!(" {refunded} кредитов возвращены.")
+                } else {
+                    String::new()
+                };
+                format!("Не получилось обучить аватар «{name}».{back}")
+            }
+            Notice::PortraitsReady {
+                images,
+                withheld,
+                refunded,
+            } => {
+                let mut text = format!("Готово: {} портрет(а).", images.len());
+                if *withheld > 0 {
+                    text.push_str(&format!(
+                        " {withheld} не прошли проверку и не отправлены; {refunded} кредитов возвращены."
+                    ));
+                }
+                text
+            }
+            Notice::PortraitFailed { refunded } if *refunded > 0 => {
+                format!("Не получилось сделать портрет. {refunded} кредитов возвращены.")
+            }
+            Notice::PortraitFailed { .. } => "Не получилось сделать портрет.".into(),
+        }
     }
 }
