@@ -328,6 +328,36 @@ async fn bad_photos_are_reported_one_by_one_and_the_run_waits_for_replacements()
     s.finish().await;
 }
 
+/// A photo that is not in the blob store will not appear by trying again: the training fails
+/// on its first attempt instead of retrying it eight times.
+#[tokio::test]
+async fn a_missing_photo_fails_the_training_at_once() {
+    let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
+    s.ledger
+        .add(USER, Kind::Grant, 200, "test", "g")
+        .await
+        .unwrap();
+    let mut photos = s.photos(10).await;
+    photos[4] = BlobKey::new(&["uploads", "never-stored"]).unwrap();
+    let run = s.train(photos).await;
+    let done = s.w.wait_for(&run, "failed").await;
+    let validations = done
+        .timeline
+        .iter()
+        .filter(|t| t.step == "validate")
+        .count();
+    assert_eq!(validations, 1, "{:#?}", done.timeline);
+    assert!(
+        done.run
+            .error
+            .unwrap_or_default()
+            .contains("no blob uploads/never-stored")
+    );
+    assert_eq!(s.ledger.balance(USER).await.unwrap(), 200);
+    assert_eq!(s.kinds().await, ["avatar_failed"]);
+    s.finish().await;
+}
+
 #[tokio::test]
 async fn fal_error_refunds_and_tells_the_user() {
     let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
