@@ -20,7 +20,7 @@ use serde_json::json;
 use crate::avatars::NewAvatar;
 use crate::blob::BlobKey;
 use crate::notice::Notice;
-use crate::photos::{PhotoProblem, check_set};
+use crate::photos::{Normalised, PhotoProblem, check_set};
 use crate::product::{Product, start_run};
 use crate::provider::TrainingJob;
 
@@ -124,7 +124,7 @@ pub fn workflow(p: Product) -> Workflow<AvatarTraining, Product> {
 fn key(run_id: &str, rest: &[&str]) -> Result<BlobKey, StepError> {
     let mut parts = vec!["avatars", run_id];
     parts.extend_from_slice(rest);
-    BlobKey::new(&parts).map_err(StepError::permanent)
+    Ok(BlobKey::new(&parts)?)
 }
 
 /// The wait key of round `round` of replacements.
@@ -202,35 +202,27 @@ async fn validate(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<Av
         ));
     }
     let trigger = format!("aisha{}", &ctx.run_id.replace('-', "")[..12].to_lowercase());
-    let mut zip = std::io::Cursor::new(Vec::new());
-    {
-        let mut w = zip::ZipWriter::new(&mut zip);
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored);
-        for (i, photo) in checked.iter().enumerate() {
-            let Ok(photo) = photo else { continue };
-            let name = format!("{:02}", i + 1);
-            p.blobs
-                .put(
-                    &key(&ctx.run_id, &["photos", &format!("{name}.jpg")])?,
-                    Bytes::from(photo.jpeg.clone()),
-                    "image/jpeg",
-                )
-                .await?;
-            w.start_file(format!("{name}.jpg"), opts)
-                .map_err(StepError::permanent)?;
-            w.write_all(&photo.jpeg).map_err(StepError::permanent)?;
-            w.start_file(format!("{name}.txt"), opts)
-                .map_err(StepError::permanent)?;
-            w.write_all(b"a photo of [trigger]")
-                .map_err(StepError::permanent)?;
-        }
-        w.finish().map_err(StepError::permanent)?;
+    // Numbered as the user sent them (every photo passed by now).
+    let passed: Vec<(usize, &Normalised)> = checked
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.as_ref().ok().map(|photo| (i + 1, photo)))
+        .collect();
+    for (n, photo) in &passed {
+        p.blobs
+            .put(
+                &key(&ctx.run_id, &["photos", &format!("{n:02}.jpg")])?,
+                Bytes::from(photo.jpeg.clone()),
+                "image/jpeg",
+            )
+            .await?;
     }
+    // Building a zip in memory fails only on a bug, the same on every attempt.
+    let zip = training_zip(&passed).map_err(StepError::permanent)?;
     p.blobs
         .put(
             &key(&ctx.run_id, &["training.zip"])?,
-            Bytes::from(zip.into_inner()),
+            Bytes::from(zip),
             "application/zip",
         )
         .await?;
@@ -245,6 +237,23 @@ async fn validate(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<Av
         .await?;
     s.trigger = Some(trigger);
     Ok(Next::Goto("reserve", s))
+}
+
+/// The trainer's input: photo `n` as `NN.jpg` with its caption `NN.txt`, stored uncompressed
+/// (JPEGs do not shrink).
+fn training_zip(photos: &[(usize, &Normalised)]) -> zip::result::ZipResult<Vec<u8>> {
+    let mut zip = std::io::Cursor::new(Vec::new());
+    let mut w = zip::ZipWriter::new(&mut zip);
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (n, photo) in photos {
+        w.start_file(format!("{n:02}.jpg"), opts)?;
+        w.write_all(&photo.jpeg)?;
+        w.start_file(format!("{n:02}.txt"), opts)?;
+        w.write_all(b"a photo of [trigger]")?;
+    }
+    w.finish()?;
+    Ok(zip.into_inner())
 }
 
 async fn reserve(s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarTraining> {

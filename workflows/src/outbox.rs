@@ -235,6 +235,22 @@ impl Notifier for Outbox {
         notice: &Notice,
     ) -> Result<(), StepError> {
         let payload = serde_json::to_string(notice).map_err(StepError::permanent)?;
+        self.insert(run_id, step, user_id, &notice.kind(), &payload)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Outbox {
+    /// Once per (run, step, kind): a retried step adds nothing.
+    async fn insert(
+        &self,
+        run_id: &str,
+        step: &str,
+        user_id: &str,
+        kind: &str,
+        payload: &str,
+    ) -> Result<(), OutboxError> {
         on_db!(&self.db, p => sqlx::query(
             "INSERT INTO outbox (id, run_id, step, kind, user_id, payload, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id, step, kind) DO NOTHING",
@@ -242,14 +258,13 @@ impl Notifier for Outbox {
         .bind(ulid::Ulid::generate().to_string())
         .bind(run_id)
         .bind(step)
-        .bind(notice.kind())
+        .bind(kind)
         .bind(user_id)
         .bind(payload)
         .bind(now_ms())
         .execute(p)
         .await
-        .map(|r| r.rows_affected()))
-        .map_err(OutboxError::from)?;
+        .map(|_| ()))?;
         Ok(())
     }
 }

@@ -183,8 +183,8 @@ async fn submit(
     let a = avatar(p, &s.avatar_id).await?;
     let lora = a
         .lora_key
-        .ok_or_else(|| StepError::permanent("the avatar has no LoRA"))
-        .and_then(|k| BlobKey::try_from(k).map_err(StepError::permanent))?;
+        .ok_or_else(|| StepError::permanent("the avatar has no LoRA"))?;
+    let lora = BlobKey::try_from(lora)?;
     let lora_url = p
         .blobs
         .presign_get(&lora, p.waits.generation_deadline)
@@ -245,8 +245,7 @@ async fn store(mut s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<P
         } else {
             "jpg"
         };
-        let key = BlobKey::new(&["portraits", &ctx.run_id, &format!("{i}.{ext}")])
-            .map_err(StepError::permanent)?;
+        let key = BlobKey::new(&["portraits", &ctx.run_id, &format!("{i}.{ext}")])?;
         let size = file.bytes.len();
         p.blobs.put(&key, file.bytes, &content_type).await?;
         p.gallery()
