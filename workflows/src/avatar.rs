@@ -20,7 +20,8 @@ use serde_json::json;
 use crate::avatars::NewAvatar;
 use crate::blob::BlobKey;
 use crate::notice::Notice;
-use crate::photos::{Normalised, PhotoProblem, check_set};
+pub use crate::photos::Rejected;
+use crate::photos::{Normalised, check_set};
 use crate::product::{Product, start_run};
 use crate::provider::TrainingJob;
 
@@ -100,13 +101,6 @@ pub struct AvatarTraining {
     pub trigger: Option<String>,
     #[serde(default)]
     pub request_id: Option<String>,
-}
-
-/// A refused photo: its number (1-based) and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rejected {
-    pub photo: usize,
-    pub problem: PhotoProblem,
 }
 
 pub fn workflow(p: Product) -> Workflow<AvatarTraining, Product> {

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::avatar::Rejected;
 use crate::blob::BlobKey;
+use crate::photos::Rejected;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "notice", rename_all = "snake_case")]

@@ -65,6 +65,13 @@ pub enum PhotoProblem {
     },
 }
 
+/// A refused photo of a set: its number (1-based) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub photo: usize,
+    pub problem: PhotoProblem,
+}
+
 impl fmt::Display for PhotoProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
