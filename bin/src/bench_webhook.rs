@@ -5,18 +5,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aisha_adapters::fal::inbox::{Handover, Inbox};
-use aisha_adapters::fal::jwks::JwksCache;
-use aisha_adapters::fal::signature::{
-    HEADER_REQUEST_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_USER_ID,
-};
-use aisha_adapters::fal::signing::WebhookSigner;
-use aisha_adapters::fal::sim::{SimConfig, SimFal};
-use aisha_adapters::fal::token::{Endpoint, WebhookToken};
-use aisha_adapters::http::webhook::WebhookService;
-use aisha_adapters::http::{AppState, HttpServer, public_router};
-use aisha_adapters::metrics::Metrics;
 use aisha_engine::{Engine, EngineConfig, QueueBackend, QueueKind};
+use aisha_fal::inbox::{Handover, Inbox};
+use aisha_fal::jwks::JwksCache;
+use aisha_fal::signature::{HEADER_REQUEST_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_USER_ID};
+use aisha_fal::token::{Endpoint, WebhookToken};
+use aisha_fal::webhook::WebhookService;
+use aisha_http::metrics::Metrics;
+use aisha_http::{AppState, HttpServer, public_router};
+use aisha_sim::fal::signing::WebhookSigner;
+use aisha_sim::fal::{SimConfig, SimFal};
 use anyhow::{Context, bail};
 use clap::Args;
 use futures::StreamExt;
@@ -128,17 +126,19 @@ async fn measure(args: &WebhookBench, pools: aisha_engine::Pools) -> anyhow::Res
         token: token.clone(),
         handover,
         fal_user_id: None,
+        metrics: metrics.clone(),
     });
     let state = AppState {
         engine,
         metrics,
         admin_token: None,
-        webhook: Some(webhook),
-        blobs: None,
-        telegram: None,
         credit_limits: Default::default(),
     };
-    let server = HttpServer::start("127.0.0.1:0", public_router(state)).await?;
+    let server = HttpServer::start(
+        "127.0.0.1:0",
+        public_router(state, vec![aisha_fal::router(webhook)]),
+    )
+    .await?;
     let target = Arc::new(Target {
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(args.concurrency)

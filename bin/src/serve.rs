@@ -1,6 +1,6 @@
 //! Running roles until SIGTERM/SIGINT.
 
-use aisha_adapters::http::{AppState, HttpServer, admin_router, public_router};
+use aisha_http::{AppState, HttpServer, admin_router, public_router};
 use anyhow::Context;
 
 use crate::app;
@@ -8,7 +8,7 @@ use crate::cli::Role;
 use crate::settings::Settings;
 
 pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow::Result<()> {
-    let app = app::open(
+    let app = app::App::build(
         settings,
         role_name,
         roles.contains(&Role::Worker),
@@ -33,16 +33,14 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
             engine: app.engine.clone(),
             metrics: app.metrics.clone(),
             admin_token: settings.admin_token.clone(),
-            webhook: Some(webhook),
-            blobs: app.blobs.local.clone(),
-            telegram: bot.as_ref().and_then(|b| b.webhook.clone()),
             credit_limits: settings.credit_limits,
         };
+        let routes = app.public_routes(webhook, bot.as_ref().and_then(|b| b.webhook.clone()));
         let limits = settings.http_limits;
         servers.push(
             HttpServer::start_with_limits(
                 &settings.http_bind,
-                public_router(state.clone()),
+                public_router(state.clone(), routes),
                 limits,
             )
             .await

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use aisha_adapters::fal::sim::{Faults, SimConfig, SimFal};
+use aisha_sim::fal::{Faults, SimConfig, SimFal};
 use anyhow::Context;
 use clap::Args;
 
@@ -93,7 +93,7 @@ pub struct SimTelegramArgs {
 /// `aisha sim-telegram`: a local Bot API server for development; users are driven through
 /// its `/_sim/` routes (see the README).
 pub async fn run_telegram(a: SimTelegramArgs) -> anyhow::Result<()> {
-    use aisha_adapters::telegram::sim::{SimConfig as TgConfig, SimTelegram};
+    use aisha_sim::telegram::{SimConfig as TgConfig, SimTelegram};
     let sim = SimTelegram::start(TgConfig {
         bind: a.bind.clone(),
         token: a.token,

@@ -17,11 +17,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use aisha_adapters::telegram::sim::{SimConfig, SimTelegram, SimUser, UserAction};
 use aisha_engine::engine::StartOptions;
 use aisha_engine::testkit::servers::{ThrowawayPostgres, ThrowawayRedis};
 use aisha_engine::testkit::{TestDb, namespace};
 use aisha_engine::{Db, Engine, EngineConfig, Pools, QueueBackend, QueueKind, on_db};
+use aisha_sim::telegram::{SimConfig, SimTelegram, SimUser, UserAction};
 use common::{Dir, Server, aisha, free_bind, free_port, spawn, until_up};
 use serde_json::{Value, json};
 

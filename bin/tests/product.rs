@@ -4,7 +4,7 @@
 
 mod common;
 
-use aisha_adapters::blob::local::LocalBlobStore;
+use aisha_blob::local::LocalBlobStore;
 use aisha_engine::QueueKind;
 use aisha_engine::testkit::TestDb;
 use aisha_workflows::blob::{BlobKey, BlobStore};
@@ -99,13 +99,7 @@ async fn worker_killed_between_submit_and_callback() {
     let mut photos = Vec::new();
     for i in 0..10u8 {
         let key = BlobKey::new(&["uploads", &format!("p{i}.png")]).unwrap();
-        let img = image::RgbImage::from_fn(600, 700, |x, y| {
-            image::Rgb([(x % 255) as u8 ^ i, (y % 255) as u8, i * 20])
-        });
-        let mut png = Vec::new();
-        image::DynamicImage::ImageRgb8(img)
-            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .unwrap();
+        let png = aisha_sim::photos::photo(600, 700, i);
         blobs.put(&key, png.into(), "image/png").await.unwrap();
         photos.push(key);
     }

@@ -5,11 +5,10 @@
 
 mod common;
 
+use aisha_sim::photos::jpeg;
 use std::time::{Duration, Instant};
 
-use aisha_adapters::telegram::sim::{
-    Fault, Pay, SentCall, SimConfig, SimTelegram, SimUser, UserAction,
-};
+use aisha_sim::telegram::{Fault, Pay, SentCall, SimConfig, SimTelegram, SimUser, UserAction};
 use base64::Engine as _;
 use common::{Dir, Server, aisha, free_port, json, spawn, until_up};
 use serde_json::{Value, json};
@@ -26,24 +25,6 @@ fn act(u: &SimUser, rest: Value) -> UserAction {
     let mut v = rest;
     v["user"] = serde_json::to_value(u).unwrap();
     serde_json::from_value(v).unwrap()
-}
-
-fn photo(w: u32, h: u32, seed: u8) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([
-            (x * 255 / w) as u8 ^ seed,
-            (y * 255 / h) as u8,
-            seed.wrapping_mul(37),
-        ])
-    });
-    let mut out = Vec::new();
-    image::DynamicImage::ImageRgb8(img)
-        .write_to(
-            &mut std::io::Cursor::new(&mut out),
-            image::ImageFormat::Jpeg,
-        )
-        .unwrap();
-    out
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -235,9 +216,9 @@ async fn train_avatar(bot: &mut Bot, u: &SimUser, bad_at: Option<usize>) {
     let mut good = 0;
     for i in 0..20u8 {
         let bytes = if Some(i as usize) == bad_at {
-            photo(200, 150, i)
+            jpeg(200, 150, i)
         } else {
-            photo(640, 800, i)
+            jpeg(640, 800, i)
         };
         if Some(i as usize) != bad_at {
             good += 1;
@@ -535,9 +516,9 @@ async fn refused_photos_are_replaced_through_the_chat() {
     let mut keys = Vec::new();
     for i in 0..10u8 {
         let bytes = if i == 3 {
-            photo(200, 150, i)
+            jpeg(200, 150, i)
         } else {
-            photo(640, 800, i)
+            jpeg(640, 800, i)
         };
         std::fs::write(folder.join(format!("{i}.img")), bytes).unwrap();
         keys.push(format!("uploads/901/ops/{i}.img"));
@@ -574,7 +555,7 @@ async fn refused_photos_are_replaced_through_the_chat() {
     );
     bot.send(
         &u,
-        json!({"photo": {"bytes_b64": b64(&photo(640, 800, 99))}}),
+        json!({"photo": {"bytes_b64": b64(&jpeg(640, 800, 99))}}),
     );
     bot.said(901, "carrying on with the training").await;
     bot.said(901, "Avatar “Ops” is ready").await;

@@ -36,7 +36,7 @@ pub mod workflow;
 
 pub use callbacks::ResolveOutcome;
 pub use config::EngineConfig;
-pub use db::{Budget, Db, Pools};
+pub use db::{Budget, Db, Migrations, Pools};
 pub use engine::{Engine, StartOptions, Started};
 pub use error::EngineError;
 pub use health::{Health, LoopName};

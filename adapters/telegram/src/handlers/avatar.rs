@@ -1,0 +1,190 @@
+//! Create avatar: name → training preset → photos (see `photos.rs`); and the list of the
+//! user's avatars with their progress.
+
+use aisha_engine::on_db;
+use aisha_engine::ops::RunFilter;
+use aisha_workflows::avatar::{self, Preset};
+
+use super::Who;
+use crate::context::{BotCtx, BotError};
+use crate::dialogue::State;
+use crate::keyboards;
+
+pub async fn create(ctx: &BotCtx, w: &Who) -> Result<(), BotError> {
+    ctx.dialogues.set(w.chat, &State::AvatarName).await?;
+    ctx.say(
+        w.chat,
+        w.lang.pick(
+            "Как назовём аватар? (2–50 символов)",
+            "What shall we call the avatar? (2–50 characters)",
+        ),
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn named(ctx: &BotCtx, w: &Who, text: &str) -> Result<(), BotError> {
+    let len = text.chars().count();
+    if !(2..=50).contains(&len) || text.chars().any(char::is_control) {
+        ctx.say(
+            w.chat,
+            w.lang.pick(
+                format!("Имя должно быть от 2 до 50 символов, а в этом {len}. Попробуйте ещё раз."),
+                format!("The name must be 2 to 50 characters; this one has {len}. Try again."),
+            ),
+            None,
+        )
+        .await?;
+        return Ok(());
+    }
+    ctx.dialogues
+        .set(
+            w.chat,
+            &State::AvatarPreset {
+                name: text.to_string(),
+            },
+        )
+        .await?;
+    ctx.say(
+        w.chat,
+        w.lang.pick(
+            format!(
+                "«{text}». Выберите режим обучения (стоимость одна: {} кредитов):",
+                ctx.prices.avatar
+            ),
+            format!(
+                "“{text}”. Choose the training mode (same price: {} credits):",
+                ctx.prices.avatar
+            ),
+        ),
+        Some(keyboards::presets(w.lang)),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn preset(ctx: &BotCtx, w: &Who, preset: Preset) -> Result<(), BotError> {
+    let State::AvatarPreset { name } = ctx.dialogues.get(w.chat).await? else {
+        return create(ctx, w).await;
+    };
+    ctx.dialogues
+        .set(
+            w.chat,
+            &State::AvatarPhotos {
+                name,
+                preset,
+                upload: ulid::Ulid::generate().to_string(),
+                photos: Vec::new(),
+            },
+        )
+        .await?;
+    ctx.say(
+        w.chat,
+        w.lang.pick(
+            format!(
+                "Пришлите от {} до {} фото, где хорошо видно ваше лицо: разные ракурсы, освещение и фон. Можно альбомом, фото или файлами.",
+                avatar::MIN_PHOTOS,
+                avatar::MAX_PHOTOS
+            ),
+            format!(
+                "Send {} to {} photos where your face is clearly visible: different angles, light and backgrounds. Albums, photos or files are fine.",
+                avatar::MIN_PHOTOS,
+                avatar::MAX_PHOTOS
+            ),
+        ),
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
+/// One avatar as the user sees it.
+pub struct AvatarView {
+    pub id: String,
+    pub name: String,
+    /// queued, training, ready, failed
+    pub status: &'static str,
+}
+
+/// The user's avatars, newest first: trainings not yet started are "queued".
+pub async fn of_user(ctx: &BotCtx, user: i64) -> Result<Vec<AvatarView>, BotError> {
+    let rows: Vec<(String, String, String)> = on_db!(ctx.engine.db(), p => sqlx::query_as(
+        "SELECT id, name, status FROM avatars WHERE user_id = $1 ORDER BY created_at DESC LIMIT 20",
+    )
+    .bind(user.to_string())
+    .fetch_all(p)
+    .await)?;
+    let runs = ctx
+        .engine
+        .list_runs(&RunFilter {
+            workflow: Some(avatar::NAME.into()),
+            subject: Some(user.to_string()),
+            limit: Some(20),
+            ..RunFilter::default()
+        })
+        .await?;
+    let mut out = Vec::new();
+    for r in runs {
+        if rows.iter().any(|(id, _, _)| *id == r.id) {
+            continue;
+        }
+        let status = match r.status.as_str() {
+            "pending" | "running" | "waiting" => "queued",
+            "failed" | "cancelled" => "failed",
+            _ => continue,
+        };
+        let state = ctx.engine.show_run(&r.id).await?.state;
+        let name = state["name"].as_str().unwrap_or("?").to_string();
+        out.push(AvatarView {
+            id: r.id,
+            name,
+            status,
+        });
+    }
+    for (id, name, status) in rows {
+        let status = match status.as_str() {
+            "ready" => "ready",
+            "failed" => "failed",
+            _ => "training",
+        };
+        out.push(AvatarView { id, name, status });
+    }
+    Ok(out)
+}
+
+pub async fn list(ctx: &BotCtx, w: &Who) -> Result<(), BotError> {
+    let avatars = of_user(ctx, w.user).await?;
+    if avatars.is_empty() {
+        ctx.say(
+            w.chat,
+            w.lang.pick("Аватаров пока нет.", "No avatars yet."),
+            Some(keyboards::menu(w.lang)),
+        )
+        .await?;
+        return Ok(());
+    }
+    let lines: Vec<String> = avatars
+        .iter()
+        .map(|a| {
+            let status = match a.status {
+                "queued" => w.lang.pick("⏳ в очереди", "⏳ queued"),
+                "training" => w.lang.pick("🏋️ обучается", "🏋️ training"),
+                "ready" => w.lang.pick("✅ готов", "✅ ready"),
+                _ => w.lang.pick("❌ не получился", "❌ failed"),
+            };
+            format!("• {} — {status}", a.name)
+        })
+        .collect();
+    ctx.say(
+        w.chat,
+        format!(
+            "{}\n{}",
+            w.lang.pick("Ваши аватары:", "Your avatars:"),
+            lines.join("\n")
+        ),
+        Some(keyboards::menu(w.lang)),
+    )
+    .await?;
+    Ok(())
+}

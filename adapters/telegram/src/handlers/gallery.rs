@@ -1,0 +1,101 @@
+//! Gallery: the user's portraits, newest first, a page at a time, with delete. Every query
+//! is scoped to the asking user: nobody sees or deletes another's portraits.
+
+use aisha_engine::on_db;
+use aisha_workflows::blob::BlobKey;
+use teloxide::payloads::SendMediaGroupSetters;
+use teloxide::prelude::*;
+use teloxide::types::{ChatId, InputFile, InputMedia, InputMediaPhoto};
+
+use super::Who;
+use crate::context::{BotCtx, BotError};
+use crate::keyboards;
+
+pub const PAGE: i64 = 5;
+
+#[derive(sqlx::FromRow)]
+struct Item {
+    id: String,
+    blob_key: String,
+}
+
+pub async fn show(ctx: &BotCtx, w: &Who, page: u32) -> Result<(), BotError> {
+    let items: Vec<Item> = on_db!(ctx.engine.db(), p => sqlx::query_as(
+        "SELECT id, blob_key FROM gallery WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+    )
+    .bind(w.user.to_string())
+    .bind(PAGE + 1)
+    .bind(page as i64 * PAGE)
+    .fetch_all(p)
+    .await)?;
+    if items.is_empty() {
+        ctx.say(
+            w.chat,
+            w.lang
+                .pick("В галерее пока пусто.", "The gallery is empty so far."),
+            Some(keyboards::menu(w.lang)),
+        )
+        .await?;
+        return Ok(());
+    }
+    let more = items.len() as i64 > PAGE;
+    let shown: Vec<&Item> = items.iter().take(PAGE as usize).collect();
+    let mut media = Vec::new();
+    for (i, it) in shown.iter().enumerate() {
+        let Ok(key) = BlobKey::try_from(it.blob_key.clone()) else {
+            continue;
+        };
+        let bytes = ctx.blobs.get(&key).await?;
+        let file = InputFile::memory(bytes).file_name(format!("{}.jpg", i + 1));
+        media.push(InputMedia::Photo(
+            InputMediaPhoto::new(file).caption(format!("{}", page as i64 * PAGE + i as i64 + 1)),
+        ));
+    }
+    if media.len() >= 2 {
+        ctx.tg
+            .call(
+                Some(w.chat),
+                ctx.tg
+                    .bot
+                    .send_media_group(ChatId(w.chat), media)
+                    .disable_notification(true),
+            )
+            .await?;
+    } else if let Some(InputMedia::Photo(p)) = media.pop() {
+        ctx.tg
+            .call(Some(w.chat), ctx.tg.bot.send_photo(ChatId(w.chat), p.media))
+            .await?;
+    }
+    let ids: Vec<String> = shown.iter().map(|i| i.id.clone()).collect();
+    ctx.say(
+        w.chat,
+        w.lang.pick(
+            format!("Галерея, страница {}. 🗑 удаляет портрет.", page + 1),
+            format!("Gallery, page {}. 🗑 deletes a portrait.", page + 1),
+        ),
+        Some(keyboards::gallery(w.lang, page, &ids, more)),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn delete(ctx: &BotCtx, w: &Who, id: &str) -> Result<(), BotError> {
+    let key: Option<String> = on_db!(ctx.engine.db(), p => sqlx::query_scalar(
+        "DELETE FROM gallery WHERE id = $1 AND user_id = $2 RETURNING blob_key",
+    )
+    .bind(id)
+    .bind(w.user.to_string())
+    .fetch_optional(p)
+    .await)?;
+    let text = match key {
+        Some(k) => {
+            if let Ok(k) = BlobKey::try_from(k) {
+                ctx.blobs.delete(&k).await?;
+            }
+            w.lang.pick("🗑 Удалено.", "🗑 Deleted.")
+        }
+        None => w.lang.pick("Такого портрета нет.", "No such portrait."),
+    };
+    ctx.say(w.chat, text, None).await?;
+    Ok(())
+}

@@ -1,0 +1,334 @@
+//! Photos for an avatar: each is fetched from Telegram, checked at once (a refused one is
+//! answered right away, with the reason), stored as received, and counted; the count is
+//! answered once the photos stop arriving. "Start training" starts the workflow.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aisha_engine::{EngineError, StartOptions};
+use aisha_workflows::avatar::{self, MAX_PHOTOS, MIN_PHOTOS};
+use aisha_workflows::blob::BlobKey;
+use aisha_workflows::photos::{PhotoProblem, normalise};
+use bytes::Bytes;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use teloxide::types::Message;
+
+use super::Who;
+use crate::context::{BotCtx, BotError};
+use crate::dialogue::{State, Uploaded};
+use crate::keyboards;
+use crate::send::DownloadError;
+
+/// getFile serves files up to 20 MB.
+pub const MAX_DOWNLOAD: u64 = 20 << 20;
+/// How long an album may pause before the count is answered.
+const SETTLE: Duration = Duration::from_millis(1200);
+
+pub async fn received(ctx: &Arc<BotCtx>, w: &Who, msg: &Message) -> Result<(), BotError> {
+    let state = ctx.dialogues.get(w.chat).await?;
+    if !matches!(state, State::AvatarPhotos { .. } | State::Replacing { .. }) {
+        ctx.say(
+            w.chat,
+            w.lang.pick(
+                "Фото принимаю, когда создаём аватар: нажмите «Создать аватар».",
+                "I take photos while creating an avatar: press “Create avatar”.",
+            ),
+            Some(keyboards::menu(w.lang)),
+        )
+        .await?;
+        return Ok(());
+    }
+    let (file_id, size) = match (
+        msg.photo()
+            .and_then(|p| p.iter().max_by_key(|s| s.width * s.height)),
+        msg.document(),
+    ) {
+        (Some(p), _) => (p.file.id.0.clone(), p.file.size),
+        (None, Some(d)) => (d.file.id.0.clone(), d.file.size),
+        (None, None) => return Ok(()),
+    };
+    if u64::from(size) > MAX_DOWNLOAD {
+        return refuse(
+            ctx,
+            w,
+            &PhotoProblem::TooLarge {
+                bytes: size as usize,
+                max: MAX_DOWNLOAD as usize,
+            },
+        )
+        .await;
+    }
+    let bytes = match ctx.tg.download(&file_id, MAX_DOWNLOAD).await {
+        Ok(b) => b,
+        Err(DownloadError::TooLarge { size, max }) => {
+            return refuse(
+                ctx,
+                w,
+                &PhotoProblem::TooLarge {
+                    bytes: size as usize,
+                    max: max as usize,
+                },
+            )
+            .await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    match state {
+        State::AvatarPhotos {
+            name,
+            preset,
+            upload,
+            mut photos,
+        } => {
+            if photos.len() >= MAX_PHOTOS {
+                ctx.say(
+                    w.chat,
+                    w.lang.pick(
+                        format!("Уже {MAX_PHOTOS} фото — это максимум. Нажмите «Начать обучение»."),
+                        format!("That's {MAX_PHOTOS} photos already, the most I take. Press “Start training”."),
+                    ),
+                    Some(keyboards::train(w.lang)),
+                )
+                .await?;
+                return Ok(());
+            }
+            if let Some(i) = photos.iter().position(|p| p.sha256 == sha256) {
+                return refuse(ctx, w, &PhotoProblem::Duplicate { of: i + 1 }).await;
+            }
+            if let Err(problem) = check(ctx, bytes.clone()).await {
+                return refuse(ctx, w, &problem).await;
+            }
+            let key = store(ctx, w.user, &upload, &sha256, bytes).await?;
+            photos.push(Uploaded { key, sha256 });
+            let count = photos.len();
+            ctx.dialogues
+                .set(
+                    w.chat,
+                    &State::AvatarPhotos {
+                        name,
+                        preset,
+                        upload,
+                        photos,
+                    },
+                )
+                .await?;
+            answer_count_later(ctx.clone(), w.chat, w.lang, count);
+        }
+        State::Replacing {
+            run_id,
+            round,
+            slots,
+            mut filled,
+        } => {
+            if let Err(problem) = check(ctx, bytes.clone()).await {
+                return refuse(ctx, w, &problem).await;
+            }
+            let Some(slot) = slots.iter().copied().find(|s| !filled.contains_key(s)) else {
+                return Ok(());
+            };
+            let key = store(ctx, w.user, &run_id, &sha256, bytes).await?;
+            filled.insert(slot, key);
+            if filled.len() < slots.len() {
+                let left = slots.len() - filled.len();
+                ctx.dialogues
+                    .set(
+                        w.chat,
+                        &State::Replacing {
+                            run_id,
+                            round,
+                            slots,
+                            filled,
+                        },
+                    )
+                    .await?;
+                ctx.say(
+                    w.chat,
+                    w.lang.pick(
+                        format!("Принято, ещё {left}."),
+                        format!("Got it, {left} more."),
+                    ),
+                    None,
+                )
+                .await?;
+                return Ok(());
+            }
+            avatar::replace_photos(&ctx.engine, &run_id, round, &filled).await?;
+            ctx.dialogues.set(w.chat, &State::Idle).await?;
+            ctx.say(
+                w.chat,
+                w.lang.pick(
+                    "Спасибо! Проверяю фото и продолжаю обучение.",
+                    "Thank you! Checking the photos and carrying on with the training.",
+                ),
+                None,
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The workflow checks the whole set again; this is the same check of one photo, so the
+/// user hears about a bad one while still sending.
+async fn check(ctx: &BotCtx, bytes: Vec<u8>) -> Result<(), PhotoProblem> {
+    let rules = ctx.photo_rules.clone();
+    tokio::task::spawn_blocking(move || normalise(&bytes, &rules).map(|_| ()))
+        .await
+        .unwrap_or_else(|e| {
+            Err(PhotoProblem::Corrupt {
+                detail: e.to_string(),
+            })
+        })
+}
+
+async fn store(
+    ctx: &BotCtx,
+    user: i64,
+    batch: &str,
+    sha256: &str,
+    bytes: Vec<u8>,
+) -> Result<BlobKey, BotError> {
+    let key = BlobKey::new(&[
+        "uploads",
+        &user.to_string(),
+        batch,
+        &format!("{}.img", &sha256[..16]),
+    ])
+    .map_err(|e| BotError::Blob(aisha_workflows::blob::BlobError::Unavailable(e.to_string())))?;
+    ctx.blobs
+        .put(&key, Bytes::from(bytes), "application/octet-stream")
+        .await?;
+    Ok(key)
+}
+
+async fn refuse(ctx: &BotCtx, w: &Who, problem: &PhotoProblem) -> Result<(), BotError> {
+    ctx.say(
+        w.chat,
+        w.lang.pick(
+            format!("❌ Это фото не подойдёт: {}.", problem.message_ru()),
+            format!("❌ This photo can't be used: {problem}."),
+        ),
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
+fn answer_count_later(ctx: Arc<BotCtx>, chat: i64, lang: crate::lang::Lang, count: usize) {
+    let ticket = ctx.counts.touch(chat);
+    tokio::spawn(async move {
+        tokio::time::sleep(SETTLE).await;
+        if !ctx.counts.settled(chat, ticket) {
+            return;
+        }
+        let (text, keyboard) = if count >= MIN_PHOTOS {
+            (
+                lang.pick(
+                    format!("✅ {count} фото. Можно начинать обучение или прислать ещё (до {MAX_PHOTOS})."),
+                    format!("✅ {count} photos. You can start the training or send more (up to {MAX_PHOTOS})."),
+                ),
+                Some(keyboards::train(lang)),
+            )
+        } else {
+            (
+                lang.pick(
+                    format!("📸 {count} из {MIN_PHOTOS} минимум."),
+                    format!("📸 {count} of {MIN_PHOTOS} minimum."),
+                ),
+                None,
+            )
+        };
+        if let Err(e) = ctx.say(chat, text, keyboard).await {
+            tracing::warn!(error = %e, "telling the photo count");
+        }
+    });
+}
+
+/// "Start training": the photos so far become an `avatar_training` run (once per upload,
+/// whatever the button is pressed how many times).
+pub async fn train(ctx: &BotCtx, w: &Who, _press: &str) -> Result<(), BotError> {
+    let State::AvatarPhotos {
+        name,
+        preset,
+        upload,
+        photos,
+    } = ctx.dialogues.get(w.chat).await?
+    else {
+        ctx.say(
+            w.chat,
+            w.lang
+                .pick("Сначала создайте аватар.", "Create an avatar first."),
+            Some(keyboards::menu(w.lang)),
+        )
+        .await?;
+        return Ok(());
+    };
+    if photos.len() < MIN_PHOTOS {
+        ctx.say(
+            w.chat,
+            w.lang.pick(
+                format!("Нужно ещё {} фото.", MIN_PHOTOS - photos.len()),
+                format!("{} more photos are needed.", MIN_PHOTOS - photos.len()),
+            ),
+            None,
+        )
+        .await?;
+        return Ok(());
+    }
+    let balance = ctx.ledger.balance(&w.user.to_string()).await?;
+    if balance < ctx.prices.avatar {
+        ctx.say(
+            w.chat,
+            w.lang.pick(
+                format!("Обучение стоит {} кредитов, на балансе {balance}. Пополните баланс — фото я сохраню.", ctx.prices.avatar),
+                format!("Training costs {} credits; your balance is {balance}. Top up — I'll keep the photos.", ctx.prices.avatar),
+            ),
+            Some(keyboards::packs(w.lang, &ctx.config.packs)),
+        )
+        .await?;
+        return Ok(());
+    }
+    let keys: Vec<&BlobKey> = photos.iter().map(|p| &p.key).collect();
+    let started = ctx
+        .engine
+        .start(
+            avatar::NAME,
+            json!({"user_id": w.user.to_string(), "name": name, "photos": keys, "preset": preset}),
+            StartOptions {
+                subject: Some(w.user.to_string()),
+                idempotency_key: Some(format!("tg-upload:{upload}")),
+                parent_run_id: None,
+            },
+        )
+        .await;
+    match started {
+        Ok(_) => {
+            ctx.dialogues.set(w.chat, &State::Idle).await?;
+            ctx.say(
+                w.chat,
+                w.lang.pick(
+                    format!("🚀 Обучение «{name}» в очереди ({} кредитов). Обычно это 5–20 минут — я напишу, когда аватар будет готов. Статус: /avatars", ctx.prices.avatar),
+                    format!("🚀 Training “{name}” is queued ({} credits). It usually takes 5–20 minutes — I'll tell you when the avatar is ready. Status: /avatars", ctx.prices.avatar),
+                ),
+                Some(keyboards::menu(w.lang)),
+            )
+            .await?;
+        }
+        Err(EngineError::SubjectLimit { .. }) => {
+            ctx.say(
+                w.chat,
+                w.lang.pick(
+                    "Другой ваш аватар ещё обучается — дождитесь его, фото я сохраню.",
+                    "Another avatar of yours is still training — wait for it; I'll keep these photos.",
+                ),
+                None,
+            )
+            .await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}

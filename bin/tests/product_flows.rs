@@ -1,0 +1,405 @@
+//! The two product workflows end to end: the engine, the FAL simulator over HTTP with signed
+//! callbacks into the real webhook service, the ledger, the outbox, and a blob store — a
+//! local folder (embedded default, SQLite) or a real S3 server (SeaweedFS, Postgres). Ledger
+//! invariants are checked after every scenario.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aisha_engine::{QueueKind, StartOptions};
+use aisha_sim::fal::{Fault, SimConfig};
+use aisha_workflows::blob::{BlobKey, BlobStore};
+use aisha_workflows::credits::{Kind, Ledger};
+use aisha_workflows::outbox::Outbox;
+use aisha_workflows::product::Waits;
+use aisha_workflows::{avatar, portrait};
+use bytes::Bytes;
+use common::world::World;
+use serde_json::{Value, json};
+
+const USER: &str = "tg-1001";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Store {
+    Local,
+    S3,
+}
+
+struct Shop {
+    w: World,
+    blobs: Arc<dyn BlobStore>,
+    ledger: Ledger,
+    outbox: Outbox,
+}
+
+async fn shop(kind: QueueKind, store: Store, sim: SimConfig) -> Shop {
+    // The S3 test server (started by scripts/test) must answer: the app makes the bucket.
+    let s3 = match store {
+        Store::S3 => Some(aisha_sim::s3::test_bucket()),
+        Store::Local => None,
+    };
+    let w = World::start_with(
+        kind,
+        sim,
+        |settings| {
+            settings.product.s3 = s3;
+            settings.product.waits = Waits {
+                training_deadline: Duration::from_secs(60),
+                training_poll: Duration::from_secs(2),
+                generation_deadline: Duration::from_secs(60),
+                generation_poll: Duration::from_secs(2),
+                replacements: Duration::from_secs(60),
+            };
+        },
+        |b, _| b,
+    )
+    .await;
+    let db = w.engine.db().clone();
+    Shop {
+        blobs: w.blobs.clone(),
+        ledger: Ledger::new(db.clone()),
+        outbox: Outbox::new(db),
+        w,
+    }
+}
+
+impl Shop {
+    async fn upload(&self, bytes: Vec<u8>) -> BlobKey {
+        let key = BlobKey::new(&["uploads", &ulid::Ulid::generate().to_string()]).unwrap();
+        self.blobs
+            .put(&key, Bytes::from(bytes), "image/png")
+            .await
+            .unwrap();
+        key
+    }
+
+    async fn photos(&self, n: u8) -> Vec<BlobKey> {
+        let mut keys = Vec::new();
+        for i in 0..n {
+            keys.push(self.upload(aisha_sim::photos::photo(640, 800, i)).await);
+        }
+        keys
+    }
+
+    async fn train(&self, photos: Vec<BlobKey>) -> String {
+        self.w
+            .engine
+            .start(
+                avatar::NAME,
+                json!({"user_id": USER, "name": "Me", "photos": photos, "preset": "fast"}),
+                StartOptions {
+                    subject: Some(USER.into()),
+                    ..StartOptions::default()
+                },
+            )
+            .await
+            .unwrap()
+            .run_id
+    }
+
+    async fn order(&self, avatar_id: &str, extra: Value) -> String {
+        let mut input = json!({"user_id": USER, "avatar_id": avatar_id});
+        if let (Some(o), Some(e)) = (input.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        self.w
+            .engine
+            .start(
+                portrait::NAME,
+                input,
+                StartOptions {
+                    subject: Some(USER.into()),
+                    ..StartOptions::default()
+                },
+            )
+            .await
+            .unwrap()
+            .run_id
+    }
+
+    async fn kinds(&self) -> Vec<String> {
+        let mut k: Vec<String> = self
+            .outbox
+            .list(Some(USER), 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.kind)
+            .collect();
+        k.sort();
+        k
+    }
+
+    async fn finish(self) {
+        let inv = self.ledger.check().await.unwrap();
+        assert!(
+            inv.balance_mismatches.is_empty() && inv.bad_runs.is_empty(),
+            "{inv:?}"
+        );
+        assert_eq!(
+            self.w.count("SELECT COUNT(*) FROM (SELECT run_id FROM credit_ledger WHERE kind = 'capture' GROUP BY run_id, reason HAVING COUNT(*) > 1) x").await,
+            0,
+            "a run captured twice"
+        );
+        self.w.finish().await;
+    }
+}
+
+fn fast_sim() -> SimConfig {
+    SimConfig {
+        delay: Duration::from_millis(100),
+        ..SimConfig::default()
+    }
+}
+
+async fn happy_path(kind: QueueKind, store: Store) {
+    let s = shop(kind, store, fast_sim()).await;
+    s.ledger
+        .add(USER, Kind::Grant, 300, "test", "grant-1")
+        .await
+        .unwrap();
+    let photos = s.photos(12).await;
+    let avatar_id = s.train(photos).await;
+    let done = s.w.wait_for(&avatar_id, "succeeded").await;
+    assert!(done.state["trigger"].as_str().unwrap().starts_with("aisha"));
+    assert_eq!(s.ledger.balance(USER).await.unwrap(), 150);
+    let lora = s
+        .blobs
+        .get(&BlobKey::new(&["avatars", &avatar_id, "lora.safetensors"]).unwrap())
+        .await
+        .unwrap();
+    assert!(lora.len() > 8);
+    assert_eq!(
+        s.blobs
+            .list(&format!("avatars/{avatar_id}/photos/"))
+            .await
+            .unwrap()
+            .len(),
+        12
+    );
+
+    let run = s
+        .order(&avatar_id, json!({"style": "oil", "count": 2}))
+        .await;
+    let done = s.w.wait_for(&run, "succeeded").await;
+    let stored = done.state["stored"].as_array().unwrap().clone();
+    assert_eq!(stored.len(), 2);
+    for k in &stored {
+        let key = BlobKey::try_from(k.as_str().unwrap().to_string()).unwrap();
+        let img = image::load_from_memory(&s.blobs.get(&key).await.unwrap()).unwrap();
+        assert_eq!(
+            (img.width(), img.height()),
+            (768, 1024),
+            "3:4 is FAL's portrait_4_3"
+        );
+    }
+    assert_eq!(s.w.count("SELECT COUNT(*) FROM gallery").await, 2);
+    assert_eq!(s.ledger.balance(USER).await.unwrap(), 140);
+    assert_eq!(s.kinds().await, ["avatar_ready", "portraits"]);
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn avatar_then_portraits_embedded_sqlite_local_folder() {
+    happy_path(QueueKind::Sqlite, Store::Local).await;
+}
+
+#[tokio::test]
+async fn avatar_then_portraits_postgres_s3() {
+    happy_path(QueueKind::Postgres, Store::S3).await;
+}
+
+/// A ready avatar for `s`, trained on generated photos.
+async fn ready_avatar(s: &Shop, credits: i64) -> String {
+    s.ledger
+        .add(USER, Kind::Grant, credits, "test", "grant-ready")
+        .await
+        .unwrap();
+    let photos = s.photos(10).await;
+    let id = s.train(photos).await;
+    s.w.wait_for(&id, "succeeded").await;
+    id
+}
+
+#[tokio::test]
+async fn bad_photos_are_reported_one_by_one_and_the_run_waits_for_replacements() {
+    let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
+    s.ledger
+        .add(USER, Kind::Grant, 200, "test", "g")
+        .await
+        .unwrap();
+    let mut photos = s.photos(12).await;
+    photos[2] = s.upload(aisha_sim::photos::photo(300, 400, 99)).await;
+    photos[4] = photos[0].clone();
+    photos[6] = s.upload(b"definitely not a photo".to_vec()).await;
+    let run = s.train(photos).await;
+    s.w.wait_for(&run, "waiting").await;
+    let rows = s.outbox.list(Some(USER), 10).await.unwrap();
+    let notice: Value = serde_json::from_str(&rows[0].payload).unwrap();
+    assert_eq!(rows[0].kind, "photos_rejected_1");
+    let ru = notice["text_ru"].as_str().unwrap();
+    assert!(
+        ru.contains("фото 3: 300×400")
+            && ru.contains("фото 5: это то же фото, что и фото 1")
+            && ru.contains("фото 7: это не изображение"),
+        "{ru}"
+    );
+    assert_eq!(
+        s.ledger.balance(USER).await.unwrap(),
+        200,
+        "nothing charged for a refused set"
+    );
+
+    let mut replace = BTreeMap::new();
+    for (n, seed) in [(3usize, 50u8), (5, 51), (7, 52)] {
+        replace.insert(n, s.upload(aisha_sim::photos::photo(700, 700, seed)).await);
+    }
+    avatar::replace_photos(&s.w.engine, &run, 1, &replace)
+        .await
+        .unwrap();
+    s.w.wait_for(&run, "succeeded").await;
+    assert_eq!(s.ledger.balance(USER).await.unwrap(), 50);
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn fal_error_refunds_and_tells_the_user() {
+    let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
+    let avatar_id = ready_avatar(&s, 200).await;
+    s.w.sim.push_faults([vec![Fault::Error]]);
+    let run = s
+        .order(&avatar_id, json!({"style": "anime", "count": 4}))
+        .await;
+    let done = s.w.wait_for(&run, "failed").await;
+    assert!(
+        done.run
+            .error
+            .unwrap_or_default()
+            .contains("fault injected")
+    );
+    assert_eq!(
+        s.ledger.balance(USER).await.unwrap(),
+        50,
+        "the 20 reserved came back"
+    );
+    assert_eq!(s.kinds().await, ["avatar_ready", "portrait_failed"]);
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn nsfw_images_are_withheld_and_refunded() {
+    let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
+    let avatar_id = ready_avatar(&s, 200).await;
+    s.w.sim.push_faults([vec![Fault::Nsfw]]);
+    let run = s
+        .order(
+            &avatar_id,
+            json!({"prompt": "on a beach", "count": 2, "aspect": "1:1"}),
+        )
+        .await;
+    let done = s.w.wait_for(&run, "succeeded").await;
+    assert_eq!(done.state["stored"].as_array().unwrap().len(), 1);
+    assert_eq!(done.state["withheld"], 1);
+    assert_eq!(
+        s.ledger.balance(USER).await.unwrap(),
+        45,
+        "one image of 5 charged"
+    );
+    let rows = s.outbox.list(Some(USER), 10).await.unwrap();
+    assert!(rows[0].payload.contains("withheld"), "{}", rows[0].payload);
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn not_enough_credits_fails_before_anything_is_submitted() {
+    let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
+    s.ledger
+        .add(USER, Kind::Grant, 100, "test", "g")
+        .await
+        .unwrap();
+    let photos = s.photos(10).await;
+    let run = s.train(photos).await;
+    let done = s.w.wait_for(&run, "failed").await;
+    assert!(
+        done.run
+            .error
+            .unwrap_or_default()
+            .contains("not enough credits: 150 needed, 100 available")
+    );
+    assert_eq!(s.w.sim.submits(), 0);
+    assert_eq!(s.ledger.balance(USER).await.unwrap(), 100);
+    assert_eq!(s.kinds().await, ["avatar_failed"]);
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn no_callback_the_poll_delivers() {
+    let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
+    let avatar_id = ready_avatar(&s, 200).await;
+    s.w.sim.push_faults([vec![Fault::NoCallback]]);
+    let run = s.order(&avatar_id, json!({"style": "business"})).await;
+    let done = s.w.wait_for(&run, "succeeded").await;
+    assert_eq!(done.state["stored"].as_array().unwrap().len(), 1);
+    assert_eq!(s.ledger.balance(USER).await.unwrap(), 45);
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn regenerate_is_a_new_run_linked_to_the_old_one() {
+    let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
+    let avatar_id = ready_avatar(&s, 200).await;
+    let first = s
+        .order(
+            &avatar_id,
+            json!({"style": "fairytale", "count": 1, "seed": 7}),
+        )
+        .await;
+    s.w.wait_for(&first, "succeeded").await;
+    let again = portrait::regenerate(&s.w.engine, &first, None)
+        .await
+        .unwrap();
+    assert!(again.created && again.run_id != first);
+    let done = s.w.wait_for(&again.run_id, "succeeded").await;
+    assert_eq!(done.parent_run_id.as_deref(), Some(first.as_str()));
+    assert_eq!(done.state["style"], "fairytale");
+    assert!(done.state["seed"].is_null(), "a new seed");
+    assert_eq!(s.ledger.balance(USER).await.unwrap(), 40);
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn duplicate_callbacks_one_delivery_one_charge() {
+    let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
+    let avatar_id = ready_avatar(&s, 200).await;
+    s.w.sim.push_faults([vec![Fault::Duplicate]]);
+    let run = s
+        .order(&avatar_id, json!({"style": "cinematic", "count": 3}))
+        .await;
+    s.w.wait_for(&run, "succeeded").await;
+    // The second delivery must really have reached us (and been answered as a duplicate),
+    // or this test would pass without testing anything.
+    let t0 = std::time::Instant::now();
+    while s
+        .w
+        .metric("aisha_callbacks_received_total", &["outcome=\"duplicate\""])
+        < 1.0
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the simulator's duplicate callback never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(s.w.count("SELECT COUNT(*) FROM gallery").await, 3);
+    assert_eq!(
+        s.w.count("SELECT COUNT(*) FROM outbox WHERE kind = 'portraits'")
+            .await,
+        1
+    );
+    assert_eq!(s.ledger.balance(USER).await.unwrap(), 35);
+    assert_eq!(s.w.sim.submits(), 2, "one training, one generation");
+    s.finish().await;
+}
