@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::Inner;
 use crate::error::{EngineError, Result};
+use crate::inner::Inner;
 use crate::limits;
 use crate::on_tx;
 use crate::queue::Txn;

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod group_commit;
 pub mod health;
+mod inner;
 pub mod limits;
 pub mod noop3;
 mod nudge;

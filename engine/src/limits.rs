@@ -2,8 +2,8 @@
 //! per provider. A limited run waits as a held row, holding no task and no worker slot.
 
 use crate::db::DbTx;
-use crate::engine::Inner;
 use crate::error::Result;
+use crate::inner::Inner;
 use crate::on_tx;
 use crate::queue::Txn;
 use crate::runs::{Dispatchable, held, release};
@@ -60,7 +60,7 @@ pub(crate) async fn admit_subject(
     .bind(free)
     .fetch_all(c)
     .await)?;
-    release(e, tx, rows, Some(held::SUBJECT)).await
+    release(&e.queue, &e.config.namespace, tx, rows, Some(held::SUBJECT)).await
 }
 
 /// Writes the configured capacities (a provider absent from the configuration is unlimited).
@@ -149,7 +149,7 @@ pub(crate) async fn admit_provider(e: &Inner, tx: &mut Txn, provider: &str, n: i
     .bind(n)
     .fetch_all(c)
     .await)?;
-    release(e, tx, rows, Some(&reason)).await
+    release(&e.queue, &e.config.namespace, tx, rows, Some(&reason)).await
 }
 
 /// Free permits of `provider` right now (None: unlimited).

@@ -8,8 +8,8 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::engine::Inner;
 use crate::error::Result;
+use crate::inner::Inner;
 use crate::limits;
 use crate::on_db;
 use crate::runs::{Dispatchable, RunRow, held, queue_name, record_attempt, release};
@@ -156,7 +156,7 @@ async fn requeue_pending_before(e: &Inner, cutoff: i64) -> Result<u64> {
         return Ok(0);
     }
     let mut tx = e.queue.begin(&e.db).await?;
-    let n = release(e, &mut tx, rows, None).await?;
+    let n = release(&e.queue, &e.config.namespace, &mut tx, rows, None).await?;
     e.queue.commit(tx).await?;
     Ok(n)
 }

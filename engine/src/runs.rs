@@ -202,7 +202,8 @@ pub(crate) struct Dispatchable {
 /// Queues a task for each run that is still pending at its `seq` and held for `held` (`None`:
 /// not held), clearing the hold. Returns how many were queued.
 pub(crate) async fn release(
-    e: &crate::engine::Inner,
+    queue: &QueueBackend,
+    namespace: &str,
     tx: &mut Txn,
     runs: Vec<Dispatchable>,
     held: Option<&str>,
@@ -220,14 +221,14 @@ pub(crate) async fn release(
         .execute(c)
         .await.map(|r| r.rows_affected()))?;
         if changed == 1 {
-            let queue = queue_name(&e.config.namespace, &r.workflow);
+            let name = queue_name(namespace, &r.workflow);
             let task = StepTask {
                 run_id: r.id,
                 seq: r.seq,
                 step: r.step,
                 attempt: r.attempt,
             };
-            e.queue.stage(tx, &queue, task).await?;
+            queue.stage(tx, &name, task).await?;
             n += 1;
         }
     }

@@ -9,8 +9,8 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, info_span, warn};
 
 use crate::callbacks;
-use crate::engine::Inner;
 use crate::error::Result;
+use crate::inner::Inner;
 use crate::on_db;
 use crate::runs::{Dispatchable, RunRow, held, record_attempt, release};
 use crate::time::now_ms;
@@ -55,7 +55,14 @@ pub(crate) async fn dispatch_due(e: &Inner) -> Result<u64> {
         return Ok(0);
     }
     let mut tx = e.queue.begin(&e.db).await?;
-    let n = release(e, &mut tx, due, Some(held::DELAY)).await?;
+    let n = release(
+        &e.queue,
+        &e.config.namespace,
+        &mut tx,
+        due,
+        Some(held::DELAY),
+    )
+    .await?;
     e.queue.commit(tx).await?;
     Ok(n)
 }

@@ -2,8 +2,8 @@
 //! is a conditional update on `(id, seq, status)` that bumps `seq`, so it applies at most
 //! once; `Ok(false)` means the run had already moved on and nothing was changed.
 
-use crate::engine::Inner;
 use crate::error::Result;
+use crate::inner::Inner;
 use crate::limits;
 use crate::on_tx;
 use crate::queue::{StepTask, Txn};

@@ -10,8 +10,8 @@ use serde_json::Value;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::callbacks;
-use crate::engine::Inner;
 use crate::error::{EngineError, Result};
+use crate::inner::Inner;
 use crate::on_db;
 use crate::on_tx;
 use crate::queue::StepTask;
