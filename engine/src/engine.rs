@@ -19,7 +19,7 @@ use crate::limits;
 use crate::observer::{NoopObserver, Observer};
 use crate::on_tx;
 use crate::queue::{QueueBackend, StepTask};
-use crate::runs::{held, queue_name};
+use crate::runs::{Held, RunStatus, queue_name};
 use crate::start_writes::NewRun;
 use crate::time::now_ms;
 use crate::workflow::{DynWorkflow, LimitMode, Workflow};
@@ -200,7 +200,7 @@ impl Engine {
                             limit,
                         });
                     }
-                    LimitMode::Queue => held_by = Some(held::SUBJECT),
+                    LimitMode::Queue => held_by = Some(Held::Subject),
                 }
             }
         }
@@ -209,7 +209,7 @@ impl Engine {
         let inserted = on_tx!(tx.conn(), c => sqlx::query(
             "INSERT INTO workflow_runs (id, workflow, status, step, attempt, seq, state, subject, \
                 idempotency_key, parent_run_id, held, due_at, created_at, updated_at) \
-             VALUES ($1, $2, 'pending', $3, 1, 1, $4, $5, $6, $7, $8, $9, $9, $9) \
+             VALUES ($1, $2, $10, $3, 1, 1, $4, $5, $6, $7, $8, $9, $9, $9) \
              ON CONFLICT (workflow, idempotency_key) DO NOTHING",
         )
         .bind(&id)
@@ -219,8 +219,9 @@ impl Engine {
         .bind(&opts.subject)
         .bind(&opts.idempotency_key)
         .bind(&opts.parent_run_id)
-        .bind(held_by)
+        .bind(&held_by)
         .bind(now)
+        .bind(RunStatus::Pending)
         .execute(c)
         .await.map(|r| r.rows_affected()))?;
         if inserted == 0 {
@@ -275,7 +276,7 @@ async fn find_by_key(
     key: Option<&str>,
 ) -> Result<Option<Started>> {
     let Some(key) = key else { return Ok(None) };
-    let found: Option<(String, Option<String>)> = on_tx!(tx.conn(), c => sqlx::query_as(
+    let found: Option<(String, Option<Held>)> = on_tx!(tx.conn(), c => sqlx::query_as(
         "SELECT id, held FROM workflow_runs WHERE workflow = $1 AND idempotency_key = $2",
     )
     .bind(workflow)
@@ -285,6 +286,6 @@ async fn find_by_key(
     Ok(found.map(|(run_id, held)| Started {
         run_id,
         created: false,
-        held: held.as_deref() == Some(held::SUBJECT),
+        held: held == Some(Held::Subject),
     }))
 }

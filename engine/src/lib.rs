@@ -44,7 +44,7 @@ pub use health::{Health, LoopName};
 pub use observer::Observer;
 pub use queue::{QueueBackend, QueueKind};
 pub use retry_policy::RetryPolicy;
-pub use runs::RunStatus;
+pub use runs::{Held, RunStatus};
 pub use workflow::{
     FailureCtx, LimitMode, Next, PollCtx, PollOutcome, StepCtx, StepError, StepResult, Wait,
     Workflow,

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::inner::Inner;
 use crate::limits;
 use crate::on_db;
-use crate::runs::{Dispatchable, RunRow, held, queue_name, record_attempt, release};
+use crate::runs::{Dispatchable, Held, RunRow, RunStatus, queue_name, record_attempt, release};
 use crate::time::{ms, now_ms};
 use crate::transitions::retry_or_fail;
 
@@ -92,7 +92,7 @@ async fn expired_leases(e: &Inner) -> Result<u64> {
             run.lease_id.as_deref().unwrap_or("?")
         );
         let mut tx = e.queue.begin(&e.db).await?;
-        if retry_or_fail(e, &mut tx, &run, "running", &msg, false)
+        if retry_or_fail(e, &mut tx, &run, RunStatus::Running, &msg, false)
             .await?
             .is_some()
         {
@@ -173,7 +173,7 @@ async fn admit_held(e: &Inner) -> Result<u64> {
              AND held = $2 AND subject IS NOT NULL LIMIT 100",
         )
         .bind(name)
-        .bind(held::SUBJECT)
+        .bind(Held::Subject)
         .fetch_all(p)
         .await)?;
         for subject in subjects {
