@@ -69,7 +69,7 @@ async fn drill(kind: QueueKind) {
             ..EngineConfig::default()
         },
     )
-    .register(aisha_engine::noop3::workflow())
+    .register(aisha_engine::testkit::noop3::workflow())
     .build()
     .await
     .unwrap();

@@ -55,7 +55,7 @@ async fn starter(kind: QueueKind, url: &str, redis: Option<&str>, ns: &str) -> (
             ..EngineConfig::default()
         },
     )
-    .register(aisha_engine::noop3::workflow())
+    .register(aisha_engine::testkit::noop3::workflow())
     .build()
     .await
     .unwrap();

@@ -15,7 +15,6 @@ pub mod group_commit;
 pub mod health;
 mod inner;
 pub mod limits;
-pub mod noop3;
 mod nudge;
 pub mod observer;
 pub mod ops;

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aisha_engine::engine::StartOptions;
-use aisha_engine::noop3;
 use aisha_engine::ops::RunFilter;
 use aisha_engine::testkit::execute;
+use aisha_engine::testkit::noop3;
 use aisha_engine::workflow::{
     FailureCtx, Next, PollCtx, PollOutcome, StepCtx, StepError, StepResult, Wait, Workflow,
 };
