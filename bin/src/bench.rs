@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aisha_engine::engine::StartOptions;
+use aisha_engine::StartOptions;
 use aisha_engine::testkit::noop3::Noop3;
 use aisha_engine::{Db, Engine, EngineConfig, Observer, Pools, QueueBackend, QueueKind, on_db};
 use anyhow::{Context, bail};

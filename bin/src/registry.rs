@@ -3,7 +3,7 @@
 use aisha_adapters::fal::apps::FalApps;
 use aisha_adapters::fal::jobs::FalJobs;
 use aisha_adapters::fal::probe::{self, ProbeDeps};
-use aisha_engine::engine::EngineBuilder;
+use aisha_engine::EngineBuilder;
 use aisha_workflows::product::Product;
 use aisha_workflows::{avatar, portrait};
 

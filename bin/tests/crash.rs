@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aisha_engine::engine::StartOptions;
+use aisha_engine::StartOptions;
 use aisha_engine::testkit::{TestDb, namespace, redis_url};
 use aisha_engine::{Db, Engine, EngineConfig, Pools, QueueBackend, QueueKind, on_db};
 use serde_json::json;

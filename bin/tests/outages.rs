@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use aisha_adapters::telegram::sim::{SimConfig, SimTelegram, SimUser, UserAction};
-use aisha_engine::engine::StartOptions;
+use aisha_engine::StartOptions;
 use aisha_engine::testkit::servers::{ThrowawayPostgres, ThrowawayRedis};
 use aisha_engine::testkit::{TestDb, namespace};
 use aisha_engine::{Db, Engine, EngineConfig, Pools, QueueBackend, QueueKind, on_db};

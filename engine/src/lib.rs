@@ -6,24 +6,29 @@
 //! with the next task where the queue shares the database. Nothing here knows about FAL,
 //! Telegram or images.
 
-pub mod callbacks;
-pub mod config;
+// The public modules are the ones other crates name paths in: the database handles and their
+// macros (`db`), operators' views (`ops`), the run's vocabulary (`runs`), supervised loops
+// (`supervisor`), clocks (`time`), the workflow builder (`workflow`) and the test helpers.
+// Everything else is the engine's own; what of it appears in the public API is re-exported
+// below.
+mod callbacks;
+mod config;
 pub mod db;
-pub mod engine;
-pub mod error;
-pub mod group_commit;
-pub mod health;
+mod engine;
+mod error;
+mod group_commit;
+mod health;
 mod inner;
-pub mod limits;
+mod limits;
 mod nudge;
-pub mod observer;
+mod observer;
 pub mod ops;
-pub mod queue;
-pub mod reconciler;
-pub mod retry_policy;
+mod queue;
+mod reconciler;
+mod retry_policy;
 pub mod runs;
 mod runtime;
-pub mod scheduler;
+mod scheduler;
 mod start_writes;
 mod step_writes;
 pub mod supervisor;
@@ -31,17 +36,18 @@ pub mod supervisor;
 pub mod testkit;
 pub mod time;
 mod transitions;
-pub mod worker;
+mod worker;
 pub mod workflow;
 
 pub use callbacks::ResolveOutcome;
 pub use config::EngineConfig;
 pub use db::{Budget, Db, Pools};
-pub use engine::{Engine, StartOptions, Started};
+pub use engine::{Engine, EngineBuilder, StartOptions, Started};
 pub use error::EngineError;
-pub use health::{Health, LoopName};
+pub use group_commit::CommitStats;
+pub use health::{Health, LoopName, LoopState};
 pub use observer::Observer;
-pub use queue::{QueueBackend, QueueKind};
+pub use queue::{QueueBackend, QueueDepth, QueueKind};
 pub use retry_policy::RetryPolicy;
 pub use runs::{Held, RunStatus};
 pub use workflow::{

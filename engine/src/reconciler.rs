@@ -53,7 +53,7 @@ pub(crate) async fn run(e: Arc<Inner>, mut stop: watch::Receiver<bool>) -> Resul
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Repairs {
+pub(crate) struct Repairs {
     pub lost_steps: u64,
     pub requeued: u64,
     pub admitted: u64,

@@ -233,7 +233,7 @@ where
 }
 
 #[derive(Debug, Clone)]
-pub struct RunRow {
+pub(crate) struct RunRow {
     pub id: String,
     pub workflow: String,
     pub status: RunStatus,
@@ -255,8 +255,6 @@ pub struct RunRow {
     pub deadline_at: Option<i64>,
     pub poll_every_ms: Option<i64>,
     pub lease_id: Option<String>,
-    pub lease_until: Option<i64>,
-    pub due_at: Option<i64>,
     pub held: Option<Held>,
     pub permit: Option<String>,
     pub created_at: i64,
@@ -314,8 +312,6 @@ where
             deadline_at: row.try_get("deadline_at")?,
             poll_every_ms: row.try_get("poll_every_ms")?,
             lease_id: row.try_get("lease_id")?,
-            lease_until: row.try_get("lease_until")?,
-            due_at: row.try_get("due_at")?,
             held,
             permit: row.try_get("permit")?,
             created_at: row.try_get("created_at")?,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aisha_engine::engine::StartOptions;
+use aisha_engine::StartOptions;
 use aisha_engine::ops::RunFilter;
 use aisha_engine::testkit::execute;
 use aisha_engine::testkit::noop3;

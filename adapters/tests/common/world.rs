@@ -16,7 +16,7 @@ use aisha_adapters::fal::token::WebhookToken;
 use aisha_adapters::http::webhook::WebhookService;
 use aisha_adapters::http::{AppState, HttpServer, public_router};
 use aisha_adapters::metrics::Metrics;
-use aisha_engine::engine::EngineBuilder;
+use aisha_engine::EngineBuilder;
 use aisha_engine::ops::RunDetail;
 use aisha_engine::testkit::{TestDb, fast_config, redis_url};
 use aisha_engine::{Db, Engine, Pools, QueueBackend, QueueKind};
