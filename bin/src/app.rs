@@ -7,7 +7,7 @@ use std::sync::Arc;
 use aisha_http::metrics::Metrics;
 use std::time::Duration;
 
-use aisha_engine::engine::EngineBuilder;
+use aisha_engine::EngineBuilder;
 use aisha_engine::{Db, Engine, Pools, QueueBackend};
 use anyhow::Context;
 

@@ -339,7 +339,7 @@ async fn handover_ms(db: &aisha_engine::Db, run_id: &str) -> anyhow::Result<f64>
 /// Prints each run's steps as they finish, until every run has ended.
 async fn watch(engine: &Engine, runs: &[(&str, String)]) -> anyhow::Result<()> {
     let mut shown: HashMap<String, usize> = HashMap::new();
-    let mut status: HashMap<String, String> = HashMap::new();
+    let mut status: HashMap<String, aisha_engine::RunStatus> = HashMap::new();
     let t0 = Instant::now();
     loop {
         let mut open = 0;
@@ -374,7 +374,7 @@ async fn watch(engine: &Engine, runs: &[(&str, String)]) -> anyhow::Result<()> {
                         t0.elapsed().as_secs_f64()
                     );
                 }
-                status.insert(id.clone(), d.run.status.clone());
+                status.insert(id.clone(), d.run.status);
             }
             match d.run.status.as_str() {
                 "succeeded" => {}

@@ -1,6 +1,6 @@
 //! Every workflow this binary runs.
 
-use aisha_engine::engine::EngineBuilder;
+use aisha_engine::EngineBuilder;
 use aisha_fal::apps::FalApps;
 use aisha_fal::jobs::FalJobs;
 use aisha_fal::probe::{self, ProbeDeps};
@@ -15,7 +15,7 @@ pub struct Deps {
 }
 
 pub fn register(b: EngineBuilder, deps: Deps) -> EngineBuilder {
-    b.register(aisha_engine::noop3::workflow())
+    b.register(aisha_engine::testkit::noop3::workflow())
         .register(probe::workflow(ProbeDeps {
             jobs: deps.fal,
             generator: deps.apps.generator,

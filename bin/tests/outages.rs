@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use aisha_engine::engine::StartOptions;
+use aisha_engine::StartOptions;
 use aisha_engine::testkit::servers::{ThrowawayPostgres, ThrowawayRedis};
 use aisha_engine::testkit::{TestDb, namespace};
 use aisha_engine::{Db, Engine, EngineConfig, Pools, QueueBackend, QueueKind, on_db};
@@ -55,7 +55,7 @@ async fn starter(kind: QueueKind, url: &str, redis: Option<&str>, ns: &str) -> (
             ..EngineConfig::default()
         },
     )
-    .register(aisha_engine::noop3::workflow())
+    .register(aisha_engine::testkit::noop3::workflow())
     .build()
     .await
     .unwrap();

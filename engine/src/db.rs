@@ -101,9 +101,7 @@ impl Budget {
     }
 }
 
-/// How long a caller waits for a free connection before giving up with
-/// [`EngineError::NoConnection`] (a retryable error for a step).
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::config::ACQUIRE_TIMEOUT;
 
 /// Every connection a process opens to its database, within one [`Budget`].
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aisha_engine::engine::StartOptions;
+use aisha_engine::StartOptions;
 use aisha_engine::testkit::TestDb;
 use aisha_engine::workflow::{Next, StepCtx, StepError, StepResult, Workflow};
 use aisha_engine::{Engine, EngineConfig, Pools, QueueBackend, QueueKind, RetryPolicy};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aisha::app::{App, Startup, Wiring};
 use aisha::settings::Settings;
-use aisha_engine::engine::EngineBuilder;
+use aisha_engine::EngineBuilder;
 use aisha_engine::ops::RunDetail;
 use aisha_engine::testkit::{TestDb, fast_config, redis_url};
 use aisha_engine::{Engine, QueueKind};

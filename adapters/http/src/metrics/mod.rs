@@ -361,7 +361,7 @@ impl Metrics {
         }
         for c in counts {
             self.runs
-                .with_label_values(&[&c.workflow, &c.status])
+                .with_label_values(&[c.workflow.as_str(), c.status.as_str()])
                 .set(c.count);
         }
         let depths = engine.queue_depths().await.map_err(|e| e.to_string())?;

@@ -1,4 +1,6 @@
-//! `noop3`: three trivial steps, for tests, crash drills and the benchmark.
+//! `noop3`: three trivial steps, for tests, crash drills and the benchmark. No product runs
+//! it, so it lives in the testkit; the binary registers it too, for `aisha bench engine`, crash
+//! drills and smoke tests (`aisha admin runs start noop3`).
 
 use std::time::Duration;
 
