@@ -8,6 +8,23 @@ use crate::cli::Role;
 use crate::settings::Settings;
 
 pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow::Result<()> {
+    // Both listeners are bound before anything else, so that a port 0 in HTTP_BIND becomes
+    // the real port everywhere it is used (FAL's callback URLs without PUBLIC_URL), and a port
+    // taken is said at once. Their addresses are announced on stdout for whoever started us
+    // with port 0 (the tests do: no free port is picked and let go of).
+    let mut settings = settings.clone();
+    let listeners = if roles.contains(&Role::Http) {
+        let public = bind(&settings.http_bind).context("HTTP_BIND")?;
+        let admin = bind(&settings.admin_bind).context("ADMIN_BIND")?;
+        settings.http_bind = public.local_addr().context("HTTP_BIND")?.to_string();
+        settings.admin_bind = admin.local_addr().context("ADMIN_BIND")?.to_string();
+        println!("HTTP_BIND={}", settings.http_bind);
+        println!("ADMIN_BIND={}", settings.admin_bind);
+        Some((public, admin))
+    } else {
+        None
+    };
+    let settings = &settings;
     let app = app::App::build(
         settings,
         role_name,
@@ -23,7 +40,7 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
     };
     let mut handover = None;
     let mut servers = Vec::new();
-    if roles.contains(&Role::Http) {
+    if let Some((public, admin)) = listeners {
         let (webhook, task) = app
             .fal
             .webhook(&app.engine, app.metrics.clone(), stopped.clone())
@@ -38,19 +55,11 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
         let routes = app.public_routes(webhook, bot.as_ref().and_then(|b| b.webhook.clone()));
         let limits = settings.http_limits;
         servers.push(
-            HttpServer::start_with_limits(
-                &settings.http_bind,
-                public_router(state.clone(), routes),
-                limits,
-            )
-            .await
-            .context("HTTP_BIND")?,
+            HttpServer::start_on(public, public_router(state.clone(), routes), limits)
+                .context("HTTP_BIND")?,
         );
-        servers.push(
-            HttpServer::start_with_limits(&settings.admin_bind, admin_router(state), limits)
-                .await
-                .context("ADMIN_BIND")?,
-        );
+        servers
+            .push(HttpServer::start_on(admin, admin_router(state), limits).context("ADMIN_BIND")?);
     }
     tracing::info!(
         roles = ?roles,
@@ -81,6 +90,11 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
     app.pools.close().await;
     tracing::info!("aisha stopped");
     Ok(())
+}
+
+/// A listening socket on `addr` (`host:port`; port 0 takes any free one).
+fn bind(addr: &str) -> std::io::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(addr)
 }
 
 /// Resolves on SIGTERM or SIGINT.
