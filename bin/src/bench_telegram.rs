@@ -12,6 +12,9 @@ use aisha_engine::on_db;
 use aisha_engine::time::now_ms;
 use aisha_sim::telegram::{SimUser, UserAction};
 use aisha_telegram::{TelegramBot, TelegramConfig};
+use aisha_workflows::avatar::Preset;
+use aisha_workflows::avatars::{Avatars, NewAvatar};
+use aisha_workflows::blob::BlobKey;
 use aisha_workflows::credits::{Kind, Ledger};
 use anyhow::{Context, bail};
 use clap::Args;
@@ -180,6 +183,8 @@ fn user_id(i: usize) -> i64 {
 /// Every user: a row, 100 credits, a ready avatar, and a dialogue at "how many images".
 async fn seed(db: &aisha_engine::Db, users: usize) -> anyhow::Result<()> {
     let ledger = Ledger::new(db.clone());
+    let avatars = Avatars::new(db.clone());
+    let lora = BlobKey::new(&["bench", "lora.safetensors"])?;
     let now = now_ms();
     for i in 0..users {
         let u = user_id(i);
@@ -197,15 +202,20 @@ async fn seed(db: &aisha_engine::Db, users: usize) -> anyhow::Result<()> {
         on_db!(db, p => {
             sqlx::query("INSERT INTO tg_users (user_id, lang, created_at, updated_at) VALUES ($1, 'ru', $2, $2)")
                 .bind(u.to_string()).bind(now).execute(p).await?;
-            sqlx::query(
-                "INSERT INTO avatars (id, user_id, name, trigger_phrase, preset, steps, status, lora_key, created_at, updated_at) \
-                 VALUES ($1, $2, 'Bench', $3, 'fast', 1000, 'ready', 'bench/lora.safetensors', $4, $4)",
-            )
-            .bind(&avatar).bind(u.to_string()).bind(format!("bench{u}")).bind(now).execute(p).await?;
             sqlx::query("INSERT INTO tg_dialogues (chat_id, state, updated_at) VALUES ($1, $2, $3)")
                 .bind(u).bind(state.to_string()).bind(now).execute(p).await.map(|_| ())
         })
         .context("seeding")?;
+        avatars
+            .create(&NewAvatar {
+                id: &avatar,
+                user_id: &u.to_string(),
+                name: "Bench",
+                trigger_phrase: &format!("bench{u}"),
+                preset: Preset::Fast,
+            })
+            .await?;
+        avatars.ready(&avatar, &lora).await?;
     }
     Ok(())
 }

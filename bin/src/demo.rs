@@ -16,6 +16,7 @@ use aisha_sim::telegram::{SentCall, SimConfig as TgSimConfig, SimTelegram, SimUs
 use aisha_telegram::{TelegramBot, TelegramConfig};
 use aisha_workflows::blob::BlobKey;
 use aisha_workflows::credits::Ledger;
+use aisha_workflows::outbox::Outbox;
 use aisha_workflows::{avatar, portrait};
 use anyhow::{Context, bail};
 use base64::Engine as _;
@@ -326,13 +327,16 @@ impl<'a> Chat<'a> {
 
 /// From the FAL callback's arrival in the inbox to the delivery row in the outbox.
 async fn handover_ms(db: &aisha_engine::Db, run_id: &str) -> anyhow::Result<f64> {
-    let (received, queued): (i64, i64) = on_db!(db, p => sqlx::query_as(
-        "SELECT i.received_at, o.created_at FROM fal_inbox i JOIN outbox o ON o.run_id = i.run_id \
-         WHERE i.run_id = $1 AND o.kind = 'portraits'",
+    let received: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT MIN(received_at) FROM fal_inbox WHERE run_id = $1",
     )
     .bind(run_id)
     .fetch_one(p)
     .await)?;
+    let queued = Outbox::new(db.clone())
+        .queued_at(run_id, "portraits")
+        .await?
+        .with_context(|| format!("run {run_id} queued no portraits"))?;
     Ok((queued - received) as f64)
 }
 

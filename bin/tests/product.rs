@@ -5,9 +5,10 @@
 mod common;
 
 use aisha_blob::local::LocalBlobStore;
-use aisha_engine::QueueKind;
 use aisha_engine::testkit::TestDb;
+use aisha_engine::{Db, QueueKind};
 use aisha_workflows::blob::{BlobKey, BlobStore};
+use aisha_workflows::outbox::Outbox;
 use common::{Dir, aisha, free_port, json, spawn, until_up, wait_for_run};
 use serde_json::Value;
 
@@ -141,8 +142,14 @@ async fn worker_killed_between_submit_and_callback() {
         one("SELECT COUNT(*) FROM credit_ledger WHERE run_id = $1 AND kind = 'capture'").await,
         1
     );
+    let told = Outbox::new(Db::Postgres(pool.clone()))
+        .list(Some("u1"), 100)
+        .await
+        .unwrap();
     assert_eq!(
-        one("SELECT COUNT(*) FROM outbox WHERE run_id = $1 AND kind = 'portraits'").await,
+        told.iter()
+            .filter(|r| r.run_id == run && r.kind == "portraits")
+            .count(),
         1
     );
     let requests: Value = reqwest::get(format!("{sim_url}/_sim/requests"))

@@ -11,14 +11,17 @@ use std::time::Duration;
 
 use aisha_engine::{QueueKind, StartOptions};
 use aisha_sim::fal::{Fault, SimConfig};
+use aisha_workflows::avatar::{self, AvatarInput, Preset};
 use aisha_workflows::blob::{BlobKey, BlobStore};
 use aisha_workflows::credits::{Kind, Ledger};
+use aisha_workflows::gallery::Gallery;
 use aisha_workflows::outbox::Outbox;
+use aisha_workflows::portrait::{self, PortraitInput};
 use aisha_workflows::product::Waits;
-use aisha_workflows::{avatar, portrait};
+use aisha_workflows::provider::Aspect;
 use bytes::Bytes;
 use common::world::World;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const USER: &str = "tg-1001";
 
@@ -33,6 +36,7 @@ struct Shop {
     blobs: Arc<dyn BlobStore>,
     ledger: Ledger,
     outbox: Outbox,
+    gallery: Gallery,
 }
 
 async fn shop(kind: QueueKind, store: Store, sim: SimConfig) -> Shop {
@@ -61,7 +65,8 @@ async fn shop(kind: QueueKind, store: Store, sim: SimConfig) -> Shop {
     Shop {
         blobs: w.blobs.clone(),
         ledger: Ledger::new(db.clone()),
-        outbox: Outbox::new(db),
+        outbox: Outbox::new(db.clone()),
+        gallery: Gallery::new(db),
         w,
     }
 }
@@ -85,36 +90,44 @@ impl Shop {
     }
 
     async fn train(&self, photos: Vec<BlobKey>) -> String {
-        self.w
-            .engine
-            .start(
-                avatar::NAME,
-                json!({"user_id": USER, "name": "Me", "photos": photos, "preset": "fast"}),
-                StartOptions {
-                    subject: Some(USER.into()),
-                    ..StartOptions::default()
-                },
-            )
+        let input = AvatarInput {
+            user_id: USER.into(),
+            name: "Me".into(),
+            photos,
+            preset: Preset::Fast,
+        };
+        avatar::start(&self.w.engine, &input, subject())
             .await
             .unwrap()
             .run_id
     }
 
-    async fn order(&self, avatar_id: &str, extra: Value) -> String {
-        let mut input = json!({"user_id": USER, "avatar_id": avatar_id});
-        if let (Some(o), Some(e)) = (input.as_object_mut(), extra.as_object()) {
-            o.extend(e.clone());
-        }
-        self.w
-            .engine
-            .start(
-                portrait::NAME,
-                input,
-                StartOptions {
-                    subject: Some(USER.into()),
-                    ..StartOptions::default()
-                },
-            )
+    /// An order of `count` images of `avatar_id` in a style, or from a prompt.
+    async fn order(&self, avatar_id: &str, choice: Choice, count: u32) -> String {
+        self.order_seeded(avatar_id, choice, count, None).await
+    }
+
+    async fn order_seeded(
+        &self,
+        avatar_id: &str,
+        choice: Choice,
+        count: u32,
+        seed: Option<u64>,
+    ) -> String {
+        let (style, prompt, aspect) = match choice {
+            Choice::Style(s) => (Some(s.to_string()), None, None),
+            Choice::Prompt(p, a) => (None, Some(p.to_string()), Some(a)),
+        };
+        let input = PortraitInput {
+            user_id: USER.into(),
+            avatar_id: avatar_id.into(),
+            style,
+            prompt,
+            aspect,
+            count,
+            seed,
+        };
+        portrait::start(&self.w.engine, &input, subject())
             .await
             .unwrap()
             .run_id
@@ -145,6 +158,19 @@ impl Shop {
             "a run captured twice"
         );
         self.w.finish().await;
+    }
+}
+
+/// What a portrait is drawn from.
+enum Choice {
+    Style(&'static str),
+    Prompt(&'static str, Aspect),
+}
+
+fn subject() -> StartOptions {
+    StartOptions {
+        subject: Some(USER.into()),
+        ..StartOptions::default()
     }
 }
 
@@ -181,9 +207,7 @@ async fn happy_path(kind: QueueKind, store: Store) {
         12
     );
 
-    let run = s
-        .order(&avatar_id, json!({"style": "oil", "count": 2}))
-        .await;
+    let run = s.order(&avatar_id, Choice::Style("oil"), 2).await;
     let done = s.w.wait_for(&run, "succeeded").await;
     let stored = done.state["stored"].as_array().unwrap().clone();
     assert_eq!(stored.len(), 2);
@@ -196,7 +220,7 @@ async fn happy_path(kind: QueueKind, store: Store) {
             "3:4 is FAL's portrait_4_3"
         );
     }
-    assert_eq!(s.w.count("SELECT COUNT(*) FROM gallery").await, 2);
+    assert_eq!(s.gallery.count_of_run(&run).await.unwrap(), 2);
     assert_eq!(s.ledger.balance(USER).await.unwrap(), 140);
     assert_eq!(s.kinds().await, ["avatar_ready", "portraits"]);
     s.finish().await;
@@ -270,9 +294,7 @@ async fn fal_error_refunds_and_tells_the_user() {
     let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
     let avatar_id = ready_avatar(&s, 200).await;
     s.w.sim.push_faults([vec![Fault::Error]]);
-    let run = s
-        .order(&avatar_id, json!({"style": "anime", "count": 4}))
-        .await;
+    let run = s.order(&avatar_id, Choice::Style("anime"), 4).await;
     let done = s.w.wait_for(&run, "failed").await;
     assert!(
         done.run
@@ -295,10 +317,7 @@ async fn nsfw_images_are_withheld_and_refunded() {
     let avatar_id = ready_avatar(&s, 200).await;
     s.w.sim.push_faults([vec![Fault::Nsfw]]);
     let run = s
-        .order(
-            &avatar_id,
-            json!({"prompt": "on a beach", "count": 2, "aspect": "1:1"}),
-        )
+        .order(&avatar_id, Choice::Prompt("on a beach", Aspect::Square), 2)
         .await;
     let done = s.w.wait_for(&run, "succeeded").await;
     assert_eq!(done.state["stored"].as_array().unwrap().len(), 1);
@@ -340,7 +359,7 @@ async fn no_callback_the_poll_delivers() {
     let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
     let avatar_id = ready_avatar(&s, 200).await;
     s.w.sim.push_faults([vec![Fault::NoCallback]]);
-    let run = s.order(&avatar_id, json!({"style": "business"})).await;
+    let run = s.order(&avatar_id, Choice::Style("business"), 1).await;
     let done = s.w.wait_for(&run, "succeeded").await;
     assert_eq!(done.state["stored"].as_array().unwrap().len(), 1);
     assert_eq!(s.ledger.balance(USER).await.unwrap(), 45);
@@ -352,10 +371,7 @@ async fn regenerate_is_a_new_run_linked_to_the_old_one() {
     let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
     let avatar_id = ready_avatar(&s, 200).await;
     let first = s
-        .order(
-            &avatar_id,
-            json!({"style": "fairytale", "count": 1, "seed": 7}),
-        )
+        .order_seeded(&avatar_id, Choice::Style("fairytale"), 1, Some(7))
         .await;
     s.w.wait_for(&first, "succeeded").await;
     let again = portrait::regenerate(&s.w.engine, &first, None)
@@ -375,9 +391,7 @@ async fn duplicate_callbacks_one_delivery_one_charge() {
     let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
     let avatar_id = ready_avatar(&s, 200).await;
     s.w.sim.push_faults([vec![Fault::Duplicate]]);
-    let run = s
-        .order(&avatar_id, json!({"style": "cinematic", "count": 3}))
-        .await;
+    let run = s.order(&avatar_id, Choice::Style("cinematic"), 3).await;
     s.w.wait_for(&run, "succeeded").await;
     // The second delivery must really have reached us (and been answered as a duplicate),
     // or this test would pass without testing anything.
@@ -393,12 +407,9 @@ async fn duplicate_callbacks_one_delivery_one_charge() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(s.w.count("SELECT COUNT(*) FROM gallery").await, 3);
-    assert_eq!(
-        s.w.count("SELECT COUNT(*) FROM outbox WHERE kind = 'portraits'")
-            .await,
-        1
-    );
+    assert_eq!(s.gallery.count_of_run(&run).await.unwrap(), 3);
+    let told = s.outbox.list(Some(USER), 100).await.unwrap();
+    assert_eq!(told.iter().filter(|r| r.kind == "portraits").count(), 1);
     assert_eq!(s.ledger.balance(USER).await.unwrap(), 35);
     assert_eq!(s.w.sim.submits(), 2, "one training, one generation");
     s.finish().await;

@@ -9,19 +9,19 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use aisha_engine::runs::COMPENSATE;
-use aisha_engine::time::now_ms;
 use aisha_engine::{
-    Engine, FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StepCtx, StepError, StepResult,
-    Wait, Workflow, on_db,
+    Engine, EngineError, FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StartOptions,
+    Started, StepCtx, StepError, StepResult, Wait, Workflow,
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::avatars::NewAvatar;
 use crate::blob::BlobKey;
 use crate::outbox::Notice;
 use crate::photos::{PhotoProblem, check_set};
-use crate::product::Product;
+use crate::product::{Product, start_run};
 use crate::provider::TrainingJob;
 
 pub const NAME: &str = "avatar_training";
@@ -43,6 +43,15 @@ pub enum Preset {
 }
 
 impl Preset {
+    /// As stored and as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Fast => "fast",
+            Preset::Balanced => "balanced",
+            Preset::Quality => "quality",
+        }
+    }
+
     pub fn steps(self) -> u32 {
         match self {
             Preset::Fast => 1000,
@@ -50,6 +59,28 @@ impl Preset {
             Preset::Quality => 4000,
         }
     }
+}
+
+/// What a training starts from. It becomes the run's first state, so it serialises to the
+/// fields of [`AvatarTraining`] it sets and nothing else (runs started before it existed
+/// were given exactly this JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvatarInput {
+    pub user_id: String,
+    pub name: String,
+    /// The photos as received, in the user's order.
+    pub photos: Vec<BlobKey>,
+    pub preset: Preset,
+}
+
+/// Starts a training of `input` (for a user, `opts.subject` is the user: one training per
+/// user at a time).
+pub async fn start(
+    engine: &Engine,
+    input: &AvatarInput,
+    opts: StartOptions,
+) -> Result<Started, EngineError> {
+    start_run(engine, NAME, input, opts).await
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,7 +138,7 @@ pub async fn replace_photos(
     run_id: &str,
     round: u32,
     replacements: &BTreeMap<usize, BlobKey>,
-) -> Result<aisha_engine::ResolveOutcome, aisha_engine::EngineError> {
+) -> Result<aisha_engine::ResolveOutcome, EngineError> {
     engine
         .resolve_callback(
             USER,
@@ -220,37 +251,25 @@ async fn validate(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<Av
             "application/zip",
         )
         .await?;
-    let now = now_ms();
-    on_db!(&p.db, d => sqlx::query(
-        "INSERT INTO avatars (id, user_id, name, trigger_phrase, preset, steps, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'training', $7, $7) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&ctx.run_id)
-    .bind(&s.user_id)
-    .bind(&s.name)
-    .bind(&trigger)
-    .bind(serde_json::to_value(s.preset).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
-    .bind(s.preset.steps() as i64)
-    .bind(now)
-    .execute(d)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StepError::retryable)?;
+    p.avatars()
+        .create(&NewAvatar {
+            id: &ctx.run_id,
+            user_id: &s.user_id,
+            name: &s.name,
+            trigger_phrase: &trigger,
+            preset: s.preset,
+        })
+        .await?;
     s.trigger = Some(trigger);
     Ok(Next::Goto("reserve", s))
 }
 
 async fn reserve(s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarTraining> {
     let p = &ctx.deps;
-    match p
-        .ledger
+    p.ledger
         .reserve(&s.user_id, &ctx.run_id, "avatar", p.prices.avatar)
-        .await
-    {
-        Ok(_) => Ok(Next::Goto(SUBMIT, s)),
-        Err(e @ crate::credits::CreditsError::Insufficient { .. }) => Err(StepError::permanent(e)),
-        Err(e) => Err(StepError::retryable(e)),
-    }
+        .await?;
+    Ok(Next::Goto(SUBMIT, s))
 }
 
 async fn submit(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarTraining> {
@@ -291,20 +310,8 @@ async fn collect(s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarT
     p.blobs
         .put(&lora_key, file.bytes, "application/octet-stream")
         .await?;
-    on_db!(&p.db, d => sqlx::query(
-        "UPDATE avatars SET status = 'ready', lora_key = $2, updated_at = $3 WHERE id = $1",
-    )
-    .bind(&ctx.run_id)
-    .bind(lora_key.as_str())
-    .bind(now_ms())
-    .execute(d)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StepError::retryable)?;
-    p.ledger
-        .capture(&s.user_id, &ctx.run_id, "avatar")
-        .await
-        .map_err(StepError::retryable)?;
+    p.avatars().ready(&ctx.run_id, &lora_key).await?;
+    p.ledger.capture(&s.user_id, &ctx.run_id, "avatar").await?;
     let notice = Notice {
         user_id: s.user_id.clone(),
         kind: "avatar_ready".into(),
@@ -329,16 +336,7 @@ async fn failed(s: AvatarTraining, ctx: FailureCtx<Product>) -> Result<(), StepE
     let p = &ctx.deps;
     p.images.finish(&ctx.run_id, SUBMIT).await?;
     let held = p.refund_held(&s.user_id, &ctx.run_id).await?;
-    on_db!(&p.db, d => sqlx::query(
-        "UPDATE avatars SET status = 'failed', error = $2, updated_at = $3 WHERE id = $1 AND status = 'training'",
-    )
-    .bind(&ctx.run_id)
-    .bind(&ctx.error)
-    .bind(now_ms())
-    .execute(d)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StepError::retryable)?;
+    p.avatars().failed(&ctx.run_id, &ctx.error).await?;
     let refunded_ru = if held > 0 {
         format!(" {held} кредитов возвращены.")
     } else {
@@ -357,4 +355,24 @@ async fn failed(s: AvatarTraining, ctx: FailureCtx<Product>) -> Result<(), StepE
         images: vec![],
     };
     p.notifier.notify(&ctx.run_id, COMPENSATE, &notice).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_is_the_json_runs_were_started_with() {
+        let photos = vec![BlobKey::new(&["uploads", "1", "a.img"]).unwrap()];
+        let input = AvatarInput {
+            user_id: "42".into(),
+            name: "Me".into(),
+            photos: photos.clone(),
+            preset: Preset::Fast,
+        };
+        assert_eq!(
+            serde_json::to_value(&input).unwrap(),
+            json!({"user_id": "42", "name": "Me", "photos": photos, "preset": "fast"})
+        );
+    }
 }

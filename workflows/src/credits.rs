@@ -88,6 +88,18 @@ impl CreditsError {
     }
 }
 
+/// A step that meets the ledger: a short balance, an amount out of bounds or a refund beyond
+/// the reservation is the same on every attempt, so it fails the step for good; only the
+/// database is worth the step's retries.
+impl From<CreditsError> for aisha_engine::StepError {
+    fn from(e: CreditsError) -> Self {
+        match e {
+            CreditsError::Db(_) | CreditsError::Engine(_) => aisha_engine::StepError::retryable(e),
+            _ => aisha_engine::StepError::permanent(e),
+        }
+    }
+}
+
 /// The largest balance any account may hold, whatever the configuration: the CHECK on
 /// `credit_accounts.balance` (migration `…_credit_bounds`). Far below `i64::MAX`, so even
 /// millions of accounts at the ceiling sum exactly in Postgres' NUMERIC.

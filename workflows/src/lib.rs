@@ -3,8 +3,10 @@
 //! [`blob::BlobStore`], [`provider::ImageProvider`] and [`outbox::Notifier`].
 
 pub mod avatar;
+pub mod avatars;
 pub mod blob;
 pub mod credits;
+pub mod gallery;
 pub mod outbox;
 pub mod photos;
 pub mod portrait;

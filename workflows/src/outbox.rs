@@ -1,6 +1,9 @@
 //! Telling the user: the `Notifier` port, and the outbox it writes to. One row per
 //! (run, step, kind), so a retried step never sends twice; a delivery worker (the Telegram
-//! adapter) sends the rows and marks them sent.
+//! adapter) claims the rows, sends them and records how it went through this store, the
+//! table's only owner.
+
+use std::time::Duration;
 
 use aisha_engine::time::now_ms;
 use aisha_engine::{Db, StepError, on_db};
@@ -40,6 +43,33 @@ pub struct OutboxRow {
     pub sent_at: Option<i64>,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("outbox: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// The database is worth a step's retries.
+impl From<OutboxError> for StepError {
+    fn from(e: OutboxError) -> Self {
+        StepError::retryable(e)
+    }
+}
+
+/// A row claimed by a delivery worker: no other worker takes it until the claim runs out.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: String,
+    pub run_id: String,
+    pub kind: String,
+    pub user_id: String,
+    pub payload: String,
+    /// How many parts of it were sent already (an album and its buttons are two).
+    pub progress: i64,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Outbox {
     db: Db,
@@ -55,16 +85,117 @@ impl Outbox {
         &self,
         user_id: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<OutboxRow>, sqlx::Error> {
-        on_db!(&self.db, p => sqlx::query_as(
+    ) -> Result<Vec<OutboxRow>, OutboxError> {
+        Ok(on_db!(&self.db, p => sqlx::query_as(
             "SELECT id, run_id, step, kind, user_id, payload, created_at, sent_at FROM outbox \
              WHERE ($1 IS NULL OR user_id = $1) ORDER BY created_at DESC, id DESC LIMIT $2",
         )
         .bind(user_id)
         .bind(limit)
         .fetch_all(p)
-        .await)
+        .await)?)
     }
+
+    /// When run `run_id` queued its notice of `kind`, if it did.
+    pub async fn queued_at(&self, run_id: &str, kind: &str) -> Result<Option<i64>, OutboxError> {
+        Ok(on_db!(&self.db, p => sqlx::query_scalar(
+            "SELECT MIN(created_at) FROM outbox WHERE run_id = $1 AND kind = $2",
+        )
+        .bind(run_id)
+        .bind(kind)
+        .fetch_one(p)
+        .await)?)
+    }
+
+    /// Claims up to `limit` rows that are due (oldest first) for `hold`. Each is claimed
+    /// with a conditional update, so two workers never both take one.
+    pub async fn claim(&self, hold: Duration, limit: i64) -> Result<Vec<Claimed>, OutboxError> {
+        let now = now_ms();
+        let ids: Vec<String> = on_db!(&self.db, p => sqlx::query_scalar(
+            "SELECT id FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL AND next_at <= $1 \
+             AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY created_at, id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?;
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row: Option<Claimed> = on_db!(&self.db, p => sqlx::query_as(
+                "UPDATE outbox SET claimed_until = $2, attempts = attempts + 1 \
+                 WHERE id = $1 AND sent_at IS NULL AND failed_at IS NULL \
+                 AND (claimed_until IS NULL OR claimed_until < $3) \
+                 RETURNING id, run_id, kind, user_id, payload, progress, attempts",
+            )
+            .bind(&id)
+            .bind(now.saturating_add(millis(hold)))
+            .bind(now)
+            .fetch_optional(p)
+            .await)?;
+            rows.extend(row);
+        }
+        Ok(rows)
+    }
+
+    /// Every part of row `id` was sent.
+    pub async fn sent(&self, id: &str) -> Result<(), OutboxError> {
+        self.end(id, None).await
+    }
+
+    /// Row `id` will never be sent (undeliverable, unreadable, or out of attempts).
+    pub async fn given_up(&self, id: &str, error: &str) -> Result<(), OutboxError> {
+        self.end(id, Some(error)).await
+    }
+
+    async fn end(&self, id: &str, error: Option<&str>) -> Result<(), OutboxError> {
+        let sql = if error.is_some() {
+            "UPDATE outbox SET failed_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1"
+        } else {
+            "UPDATE outbox SET sent_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1"
+        };
+        on_db!(&self.db, p => sqlx::query(sql)
+            .bind(id)
+            .bind(now_ms())
+            .bind(error)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Row `id` failed for `error`: released, and due again `after` from now.
+    pub async fn retry_after(
+        &self,
+        id: &str,
+        after: Duration,
+        error: &str,
+    ) -> Result<(), OutboxError> {
+        on_db!(&self.db, p => sqlx::query(
+            "UPDATE outbox SET claimed_until = NULL, next_at = $2, last_error = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now_ms().saturating_add(millis(after)))
+        .bind(error)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The first `progress` parts of row `id` were sent: a retry resumes after them.
+    pub async fn advance(&self, id: &str, progress: i64) -> Result<(), OutboxError> {
+        on_db!(&self.db, p => sqlx::query("UPDATE outbox SET progress = $2 WHERE id = $1")
+            .bind(id)
+            .bind(progress)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[async_trait]
@@ -85,7 +216,7 @@ impl Notifier for Outbox {
         .execute(p)
         .await
         .map(|r| r.rows_affected()))
-        .map_err(StepError::retryable)?;
+        .map_err(OutboxError::from)?;
         Ok(())
     }
 }

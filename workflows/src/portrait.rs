@@ -5,17 +5,17 @@
 //! held. A regeneration is a new run whose parent is the old one.
 
 use aisha_engine::runs::COMPENSATE;
-use aisha_engine::time::now_ms;
 use aisha_engine::{
-    FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StepCtx, StepError, StepResult, Wait,
-    Workflow, on_db,
+    Engine, EngineError, FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StartOptions,
+    Started, StepCtx, StepError, StepResult, Wait, Workflow,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::avatars::{Avatar, AvatarStatus};
 use crate::blob::BlobKey;
-use crate::credits::CreditsError;
+use crate::gallery::NewPortrait;
 use crate::outbox::Notice;
-use crate::product::Product;
+use crate::product::{Product, start_run};
 use crate::provider::{Aspect, GenerationJob};
 use crate::styles;
 
@@ -23,6 +23,35 @@ pub const NAME: &str = "portrait_generation";
 const SUBMIT: &str = "submit";
 /// The largest generated image we download.
 const MAX_IMAGE: usize = 20 << 20;
+
+/// What an order starts from. It becomes the run's first state, so it serialises to the
+/// fields of [`PortraitGeneration`] it sets and nothing else: absent choices are `null`, and
+/// `seed` only when there is one (runs started before it existed were given exactly this
+/// JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortraitInput {
+    pub user_id: String,
+    pub avatar_id: String,
+    /// A style of the catalogue, or
+    pub style: Option<String>,
+    /// a free prompt.
+    pub prompt: Option<String>,
+    /// Default: the style's.
+    pub aspect: Option<Aspect>,
+    pub count: u32,
+    /// Default: a new one each run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// Starts an order of `input`.
+pub async fn start(
+    engine: &Engine,
+    input: &PortraitInput,
+    opts: StartOptions,
+) -> Result<Started, EngineError> {
+    start_run(engine, NAME, input, opts).await
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PortraitGeneration {
@@ -55,14 +84,6 @@ fn one() -> u32 {
     1
 }
 
-#[derive(sqlx::FromRow)]
-struct AvatarRow {
-    user_id: String,
-    trigger_phrase: String,
-    status: String,
-    lora_key: Option<String>,
-}
-
 pub fn workflow(p: Product) -> Workflow<PortraitGeneration, Product> {
     Workflow::new(NAME, p)
         .default_policy(RetryPolicy::default().attempts(8))
@@ -77,42 +98,38 @@ pub fn workflow(p: Product) -> Workflow<PortraitGeneration, Product> {
 /// "Again": the same order with a new seed, as a new run whose parent is `run_id`. The same
 /// `idempotency_key` (e.g. the button press) gives the same new run.
 pub async fn regenerate(
-    engine: &aisha_engine::Engine,
+    engine: &Engine,
     run_id: &str,
     idempotency_key: Option<String>,
-) -> Result<aisha_engine::Started, aisha_engine::EngineError> {
+) -> Result<Started, EngineError> {
     let old = engine.show_run(run_id).await?;
-    let s: PortraitGeneration = serde_json::from_value(old.state.clone()).map_err(|e| {
-        aisha_engine::EngineError::InvalidInput {
+    let s: PortraitGeneration =
+        serde_json::from_value(old.state.clone()).map_err(|e| EngineError::InvalidInput {
             workflow: NAME.into(),
             message: e.to_string(),
-        }
-    })?;
-    let input = serde_json::json!({
-        "user_id": s.user_id,
-        "avatar_id": s.avatar_id,
-        "style": s.style,
-        "prompt": s.prompt,
-        "aspect": s.aspect,
-        "count": s.count,
-    });
-    let opts = aisha_engine::StartOptions {
+        })?;
+    let input = PortraitInput {
+        user_id: s.user_id,
+        avatar_id: s.avatar_id,
+        style: s.style,
+        prompt: s.prompt,
+        aspect: s.aspect,
+        count: s.count,
+        seed: None,
+    };
+    let opts = StartOptions {
         subject: old.run.subject.clone(),
         idempotency_key,
         parent_run_id: Some(run_id.to_string()),
     };
-    engine.start(NAME, input, opts).await
+    start(engine, &input, opts).await
 }
 
-async fn avatar(p: &Product, id: &str) -> Result<AvatarRow, StepError> {
-    let row: Option<AvatarRow> = on_db!(&p.db, d => sqlx::query_as(
-        "SELECT user_id, trigger_phrase, status, lora_key FROM avatars WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(d)
-    .await)
-    .map_err(StepError::retryable)?;
-    row.ok_or_else(|| StepError::permanent(format!("no avatar {id}")))
+async fn avatar(p: &Product, id: &str) -> Result<Avatar, StepError> {
+    p.avatars()
+        .get(id)
+        .await?
+        .ok_or_else(|| StepError::permanent(format!("no avatar {id}")))
 }
 
 async fn reserve(
@@ -127,7 +144,7 @@ async fn reserve(
         )));
     }
     let a = avatar(p, &s.avatar_id).await?;
-    if a.user_id != s.user_id || a.status != "ready" {
+    if a.user_id != s.user_id || a.status != AvatarStatus::Ready {
         return Err(StepError::permanent(
             "the avatar is not ready or not the user's",
         ));
@@ -152,15 +169,10 @@ async fn reserve(
     s.final_prompt = Some(prompt);
     s.aspect = Some(s.aspect.unwrap_or(aspect));
     let price = p.prices.image * s.count as i64;
-    match p
-        .ledger
+    p.ledger
         .reserve(&s.user_id, &ctx.run_id, "images", price)
-        .await
-    {
-        Ok(_) => Ok(Next::Goto(SUBMIT, s)),
-        Err(e @ CreditsError::Insufficient { .. }) => Err(StepError::permanent(e)),
-        Err(e) => Err(StepError::retryable(e)),
-    }
+        .await?;
+    Ok(Next::Goto(SUBMIT, s))
 }
 
 async fn submit(
@@ -219,8 +231,7 @@ async fn store(mut s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<P
                     &format!("nsfw-{i}"),
                     p.prices.image,
                 )
-                .await
-                .map_err(StepError::retryable)?;
+                .await?;
             continue;
         }
         let file = p.images.download(&img.url, MAX_IMAGE).await?;
@@ -236,28 +247,22 @@ async fn store(mut s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<P
         };
         let key = BlobKey::new(&["portraits", &ctx.run_id, &format!("{i}.{ext}")])
             .map_err(StepError::permanent)?;
-        let size = file.bytes.len() as i64;
+        let size = file.bytes.len();
         p.blobs.put(&key, file.bytes, &content_type).await?;
-        on_db!(&p.db, d => sqlx::query(
-            "INSERT INTO gallery (id, user_id, avatar_id, run_id, idx, blob_key, width, height, content_type, bytes, prompt, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (run_id, idx) DO NOTHING",
-        )
-        .bind(ulid::Ulid::generate().to_string())
-        .bind(&s.user_id)
-        .bind(&s.avatar_id)
-        .bind(&ctx.run_id)
-        .bind(i as i64)
-        .bind(key.as_str())
-        .bind(img.width.map(i64::from))
-        .bind(img.height.map(i64::from))
-        .bind(&content_type)
-        .bind(size)
-        .bind(s.final_prompt.clone().unwrap_or_default())
-        .bind(now_ms())
-        .execute(d)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(StepError::retryable)?;
+        p.gallery()
+            .add(&NewPortrait {
+                user_id: &s.user_id,
+                avatar_id: &s.avatar_id,
+                run_id: &ctx.run_id,
+                idx: i,
+                key: &key,
+                width: img.width,
+                height: img.height,
+                content_type: &content_type,
+                bytes: size,
+                prompt: s.final_prompt.as_deref().unwrap_or_default(),
+            })
+            .await?;
         s.stored.push(key);
     }
     Ok(Next::Goto("deliver", s))
@@ -289,10 +294,7 @@ async fn deliver(s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<Por
     };
     p.notifier.notify(&ctx.run_id, "deliver", &notice).await?;
     if !s.stored.is_empty() {
-        p.ledger
-            .capture(&s.user_id, &ctx.run_id, "images")
-            .await
-            .map_err(StepError::retryable)?;
+        p.ledger.capture(&s.user_id, &ctx.run_id, "images").await?;
     }
     Ok(Next::Done(s))
 }
@@ -321,4 +323,34 @@ async fn failed(s: PortraitGeneration, ctx: FailureCtx<Product>) -> Result<(), S
         images: vec![],
     };
     p.notifier.notify(&ctx.run_id, COMPENSATE, &notice).await
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_input_is_the_json_runs_were_started_with() {
+        let input = PortraitInput {
+            user_id: "42".into(),
+            avatar_id: "a1".into(),
+            style: Some("oil".into()),
+            prompt: None,
+            aspect: Some(Aspect::Portrait),
+            count: 2,
+            seed: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&input).unwrap(),
+            json!({"user_id": "42", "avatar_id": "a1", "style": "oil", "prompt": null,
+                   "aspect": "3:4", "count": 2})
+        );
+        let seeded = PortraitInput {
+            seed: Some(7),
+            ..input
+        };
+        assert_eq!(serde_json::to_value(&seeded).unwrap()["seed"], 7);
+    }
 }

@@ -3,10 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aisha_engine::{Db, StepError};
+use aisha_engine::{Db, Engine, EngineError, StartOptions, Started, StepError};
+use serde::Serialize;
 
+use crate::avatars::Avatars;
 use crate::blob::BlobStore;
 use crate::credits::Ledger;
+use crate::gallery::Gallery;
 use crate::outbox::Notifier;
 use crate::photos::PhotoRules;
 use crate::provider::ImageProvider;
@@ -63,19 +66,36 @@ pub struct Product {
 }
 
 impl Product {
+    /// The avatars table's store, on the workflows' database.
+    pub fn avatars(&self) -> Avatars {
+        Avatars::new(self.db.clone())
+    }
+
+    /// The gallery table's store, on the workflows' database.
+    pub fn gallery(&self) -> Gallery {
+        Gallery::new(self.db.clone())
+    }
+
     /// Compensation: gives back whatever `run_id` still holds; returns how much.
     pub async fn refund_held(&self, user_id: &str, run_id: &str) -> Result<i64, StepError> {
-        let held = self
-            .ledger
-            .held_by_run(run_id)
-            .await
-            .map_err(StepError::retryable)?;
+        let held = self.ledger.held_by_run(run_id).await?;
         if held > 0 {
-            self.ledger
-                .refund(user_id, run_id, "failed", held)
-                .await
-                .map_err(StepError::retryable)?;
+            self.ledger.refund(user_id, run_id, "failed", held).await?;
         }
         Ok(held)
     }
+}
+
+/// Starts a run of `workflow` with a typed input as its first state.
+pub(crate) async fn start_run(
+    engine: &Engine,
+    workflow: &str,
+    input: &impl Serialize,
+    opts: StartOptions,
+) -> Result<Started, EngineError> {
+    let input = serde_json::to_value(input).map_err(|e| EngineError::InvalidInput {
+        workflow: workflow.to_string(),
+        message: e.to_string(),
+    })?;
+    engine.start(workflow, input, opts).await
 }

@@ -250,3 +250,21 @@ async fn bounded_postgres() {
 async fn bounded_sqlite() {
     bounded(QueueKind::Sqlite).await;
 }
+
+#[test]
+fn a_short_balance_fails_the_step_for_good_a_database_error_is_retried() {
+    use aisha_engine::StepError;
+    let short = StepError::from(CreditsError::Insufficient {
+        needed: 150,
+        balance: 100,
+    });
+    assert!(
+        matches!(&short, StepError::Permanent(m) if m.contains("150 needed, 100 available")),
+        "{short}"
+    );
+    assert!(StepError::from(CreditsError::NotPositive(0)).is_permanent());
+    assert!(matches!(
+        StepError::from(CreditsError::Db(sqlx::Error::PoolTimedOut)),
+        StepError::Retryable(_)
+    ));
+}

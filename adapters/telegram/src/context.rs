@@ -3,8 +3,11 @@
 use std::sync::Arc;
 
 use aisha_engine::{Engine, EngineError};
+use aisha_workflows::avatars::{Avatars, AvatarsError};
 use aisha_workflows::blob::{BlobError, BlobStore};
 use aisha_workflows::credits::{CreditsError, Ledger};
+use aisha_workflows::gallery::{Gallery, GalleryError};
+use aisha_workflows::outbox::{Outbox, OutboxError};
 use aisha_workflows::photos::PhotoRules;
 use aisha_workflows::product::Prices;
 use teloxide::RequestError;
@@ -24,6 +27,9 @@ pub struct BotCtx {
     pub tg: Tg,
     pub blobs: Arc<dyn BlobStore>,
     pub ledger: Ledger,
+    pub avatars: Avatars,
+    pub gallery: Gallery,
+    pub outbox: Outbox,
     pub users: Users,
     pub dialogues: Dialogues,
     pub config: TelegramConfig,
@@ -48,6 +54,12 @@ pub enum BotError {
     Credits(#[from] CreditsError),
     #[error("blob store: {0}")]
     Blob(#[from] BlobError),
+    #[error("{0}")]
+    Avatars(#[from] AvatarsError),
+    #[error("{0}")]
+    Gallery(#[from] GalleryError),
+    #[error("{0}")]
+    Outbox(#[from] OutboxError),
     #[error("{0}")]
     Download(#[from] DownloadError),
     /// Something the handler needs is not there yet; trying again later will do.

@@ -8,11 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aisha_engine::time::now_ms;
-use aisha_engine::{Db, on_db};
 use aisha_workflows::avatar;
 use aisha_workflows::blob::BlobKey;
-use aisha_workflows::outbox::Notice;
+use aisha_workflows::outbox::{Claimed, Notice};
 use teloxide::payloads::{SendDocumentSetters, SendPhotoSetters};
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, InputFile, InputMedia, InputMediaDocument, InputMediaPhoto};
@@ -31,36 +29,24 @@ const MAX_ATTEMPTS: i64 = 10;
 const MAX_PHOTO: usize = 10 << 20;
 const POLL: Duration = Duration::from_millis(200);
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct Row {
-    id: String,
-    run_id: String,
-    kind: String,
-    user_id: String,
-    payload: String,
-    progress: i64,
-    attempts: i64,
-}
-
 pub async fn run(ctx: Arc<BotCtx>, mut stop: watch::Receiver<bool>) {
-    let db = ctx.engine.db().clone();
     loop {
         if *stop.borrow() {
             return;
         }
-        match claim(&db).await {
+        match ctx.outbox.claim(CLAIM, 64).await {
             Ok(rows) if !rows.is_empty() => {
                 // One task per user keeps each user's notices in order.
-                let mut by_user: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+                let mut by_user: BTreeMap<String, Vec<Claimed>> = BTreeMap::new();
                 for r in rows {
                     by_user.entry(r.user_id.clone()).or_default().push(r);
                 }
                 let mut tasks = tokio::task::JoinSet::new();
                 for (_, rows) in by_user {
-                    let (ctx, db) = (ctx.clone(), db.clone());
+                    let ctx = ctx.clone();
                     tasks.spawn(async move {
                         for r in rows {
-                            deliver(&ctx, &db, r).await;
+                            deliver(&ctx, r).await;
                         }
                     });
                 }
@@ -77,101 +63,55 @@ pub async fn run(ctx: Arc<BotCtx>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Claims up to 64 due rows for this worker.
-async fn claim(db: &Db) -> Result<Vec<Row>, sqlx::Error> {
-    let now = now_ms();
-    let ids: Vec<String> = on_db!(db, p => sqlx::query_scalar(
-        "SELECT id FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL AND next_at <= $1 \
-         AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY created_at, id LIMIT 64",
-    )
-    .bind(now)
-    .fetch_all(p)
-    .await)?;
-    let mut rows = Vec::with_capacity(ids.len());
-    for id in ids {
-        let row: Option<Row> = on_db!(db, p => sqlx::query_as(
-            "UPDATE outbox SET claimed_until = $2, attempts = attempts + 1 \
-             WHERE id = $1 AND sent_at IS NULL AND failed_at IS NULL \
-             AND (claimed_until IS NULL OR claimed_until < $3) \
-             RETURNING id, run_id, kind, user_id, payload, progress, attempts",
-        )
-        .bind(&id)
-        .bind(now + CLAIM.as_millis() as i64)
-        .bind(now)
-        .fetch_optional(p)
-        .await)?;
-        rows.extend(row);
-    }
-    Ok(rows)
-}
-
-async fn deliver(ctx: &BotCtx, db: &Db, row: Row) {
+async fn deliver(ctx: &BotCtx, row: Claimed) {
     let Ok(chat) = row.user_id.parse::<i64>() else {
-        finish(db, &row.id, Some("not a Telegram user id")).await;
+        finish(ctx, &row.id, Some("not a Telegram user id")).await;
         return;
     };
     let notice: Notice = match serde_json::from_str(&row.payload) {
         Ok(n) => n,
         Err(e) => {
-            finish(db, &row.id, Some(&format!("payload: {e}"))).await;
+            finish(ctx, &row.id, Some(&format!("payload: {e}"))).await;
             return;
         }
     };
-    match send(ctx, db, &row, chat, &notice).await {
+    match send(ctx, &row, chat, &notice).await {
         Ok(()) => {
-            finish(db, &row.id, None).await;
+            finish(ctx, &row.id, None).await;
             ctx.metrics.telegram_update("delivery", "sent");
         }
         Err(BotError::Telegram(e)) if is_permanent(&e) => {
             tracing::info!(outbox = row.id, error = %e, "notice cannot be delivered");
             ctx.metrics.telegram_update("delivery", "undeliverable");
-            finish(db, &row.id, Some(&e.to_string())).await;
+            finish(ctx, &row.id, Some(&e.to_string())).await;
         }
         Err(e) if row.attempts >= MAX_ATTEMPTS => {
             tracing::warn!(outbox = row.id, error = %e, "notice given up");
             ctx.metrics.telegram_update("delivery", "gave_up");
-            finish(db, &row.id, Some(&e.to_string())).await;
+            finish(ctx, &row.id, Some(&e.to_string())).await;
         }
         Err(e) => {
             tracing::warn!(outbox = row.id, attempts = row.attempts, error = %e, "notice not sent yet");
-            let wait = 1000 * (1i64 << row.attempts.min(8));
-            let _ = on_db!(db, p => sqlx::query(
-                "UPDATE outbox SET claimed_until = NULL, next_at = $2, last_error = $3 WHERE id = $1",
-            )
-            .bind(&row.id)
-            .bind(now_ms() + wait)
-            .bind(e.to_string())
-            .execute(p)
-            .await
-            .map(|_| ()));
+            let wait = Duration::from_secs(1 << row.attempts.clamp(0, 8));
+            if let Err(e) = ctx.outbox.retry_after(&row.id, wait, &e.to_string()).await {
+                tracing::warn!(outbox = row.id, error = %e, "recording a failed delivery");
+            }
         }
     }
 }
 
 /// Sent (`error` None) or given up.
-async fn finish(db: &Db, id: &str, error: Option<&str>) {
-    let sql = if error.is_some() {
-        "UPDATE outbox SET failed_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1"
-    } else {
-        "UPDATE outbox SET sent_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1"
+async fn finish(ctx: &BotCtx, id: &str, error: Option<&str>) {
+    let done = match error {
+        None => ctx.outbox.sent(id).await,
+        Some(e) => ctx.outbox.given_up(id, e).await,
     };
-    if let Err(e) = on_db!(db, p => sqlx::query(sql).bind(id).bind(now_ms()).bind(error).execute(p).await.map(|_| ()))
-    {
+    if let Err(e) = done {
         tracing::warn!(outbox = id, error = %e, "recording a delivery");
     }
 }
 
-async fn advance(db: &Db, id: &str, progress: i64) -> Result<(), BotError> {
-    on_db!(db, p => sqlx::query("UPDATE outbox SET progress = $2 WHERE id = $1")
-        .bind(id)
-        .bind(progress)
-        .execute(p)
-        .await
-        .map(|_| ()))?;
-    Ok(())
-}
-
-async fn send(ctx: &BotCtx, db: &Db, row: &Row, chat: i64, n: &Notice) -> Result<(), BotError> {
+async fn send(ctx: &BotCtx, row: &Claimed, chat: i64, n: &Notice) -> Result<(), BotError> {
     let lang = ctx.lang(chat).await;
     let text = lang.pick(n.text_ru.clone(), n.text_en.clone());
     if row.kind.starts_with("photos_rejected_") {
@@ -260,7 +200,7 @@ async fn send(ctx: &BotCtx, db: &Db, row: &Row, chat: i64, n: &Notice) -> Result
                 )
                 .await?;
         }
-        advance(db, &row.id, 1).await?;
+        ctx.outbox.advance(&row.id, 1).await?;
     }
     if row.progress < 2
         && let Some(b) = buttons

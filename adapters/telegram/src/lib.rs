@@ -30,8 +30,11 @@ use std::time::Duration;
 
 use aisha_engine::supervisor::{supervise, unless_stopped};
 use aisha_engine::{Engine, LoopName};
+use aisha_workflows::avatars::Avatars;
 use aisha_workflows::blob::BlobStore;
 use aisha_workflows::credits::Ledger;
+use aisha_workflows::gallery::Gallery;
+use aisha_workflows::outbox::Outbox;
 use aisha_workflows::photos::PhotoRules;
 use aisha_workflows::product::Prices;
 use teloxide::Bot;
@@ -83,6 +86,9 @@ impl TelegramBot {
         let ctx = Arc::new(BotCtx {
             tg: send::Tg::new(bot, limiter, parts.metrics.clone()),
             ledger: Ledger::with_limits(db.clone(), config.credit_limits),
+            avatars: Avatars::new(db.clone()),
+            gallery: Gallery::new(db.clone()),
+            outbox: Outbox::new(db.clone()),
             users: users::Users::new(db.clone()),
             dialogues: dialogue::Dialogues::new(db.clone()),
             invoices: payments::Invoices::new(&config.token),

@@ -1,9 +1,9 @@
 //! Create avatar: name → training preset → photos (see `photos.rs`); and the list of the
 //! user's avatars with their progress.
 
-use aisha_engine::on_db;
 use aisha_engine::ops::RunFilter;
 use aisha_workflows::avatar::{self, Preset};
+use aisha_workflows::avatars::AvatarStatus;
 
 use super::Who;
 use crate::context::{BotCtx, BotError};
@@ -109,12 +109,7 @@ pub struct AvatarView {
 
 /// The user's avatars, newest first: trainings not yet started are "queued".
 pub async fn of_user(ctx: &BotCtx, user: i64) -> Result<Vec<AvatarView>, BotError> {
-    let rows: Vec<(String, String, String)> = on_db!(ctx.engine.db(), p => sqlx::query_as(
-        "SELECT id, name, status FROM avatars WHERE user_id = $1 ORDER BY created_at DESC LIMIT 20",
-    )
-    .bind(user.to_string())
-    .fetch_all(p)
-    .await)?;
+    let rows = ctx.avatars.of_user(&user.to_string(), 20).await?;
     let runs = ctx
         .engine
         .list_runs(&RunFilter {
@@ -126,7 +121,7 @@ pub async fn of_user(ctx: &BotCtx, user: i64) -> Result<Vec<AvatarView>, BotErro
         .await?;
     let mut out = Vec::new();
     for r in runs {
-        if rows.iter().any(|(id, _, _)| *id == r.id) {
+        if rows.iter().any(|a| a.id == r.id) {
             continue;
         }
         let status = match r.status.as_str() {
@@ -142,13 +137,17 @@ pub async fn of_user(ctx: &BotCtx, user: i64) -> Result<Vec<AvatarView>, BotErro
             status,
         });
     }
-    for (id, name, status) in rows {
-        let status = match status.as_str() {
-            "ready" => "ready",
-            "failed" => "failed",
-            _ => "training",
+    for a in rows {
+        let status = match a.status {
+            AvatarStatus::Ready => "ready",
+            AvatarStatus::Failed => "failed",
+            AvatarStatus::Training => "training",
         };
-        out.push(AvatarView { id, name, status });
+        out.push(AvatarView {
+            id: a.id,
+            name: a.name,
+            status,
+        });
     }
     Ok(out)
 }

@@ -1,8 +1,8 @@
 //! Gallery: the user's portraits, newest first, a page at a time, with delete. Every query
 //! is scoped to the asking user: nobody sees or deletes another's portraits.
 
-use aisha_engine::on_db;
 use aisha_workflows::blob::BlobKey;
+use aisha_workflows::gallery::Portrait;
 use teloxide::payloads::SendMediaGroupSetters;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, InputFile, InputMedia, InputMediaPhoto};
@@ -13,21 +13,11 @@ use crate::keyboards;
 
 pub const PAGE: i64 = 5;
 
-#[derive(sqlx::FromRow)]
-struct Item {
-    id: String,
-    blob_key: String,
-}
-
 pub async fn show(ctx: &BotCtx, w: &Who, page: u32) -> Result<(), BotError> {
-    let items: Vec<Item> = on_db!(ctx.engine.db(), p => sqlx::query_as(
-        "SELECT id, blob_key FROM gallery WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
-    )
-    .bind(w.user.to_string())
-    .bind(PAGE + 1)
-    .bind(page as i64 * PAGE)
-    .fetch_all(p)
-    .await)?;
+    let items = ctx
+        .gallery
+        .page(&w.user.to_string(), PAGE + 1, page as i64 * PAGE)
+        .await?;
     if items.is_empty() {
         ctx.say(
             w.chat,
@@ -39,10 +29,10 @@ pub async fn show(ctx: &BotCtx, w: &Who, page: u32) -> Result<(), BotError> {
         return Ok(());
     }
     let more = items.len() as i64 > PAGE;
-    let shown: Vec<&Item> = items.iter().take(PAGE as usize).collect();
+    let shown: Vec<&Portrait> = items.iter().take(PAGE as usize).collect();
     let mut media = Vec::new();
     for (i, it) in shown.iter().enumerate() {
-        let Ok(key) = BlobKey::try_from(it.blob_key.clone()) else {
+        let Ok(key) = it.key() else {
             continue;
         };
         let bytes = ctx.blobs.get(&key).await?;
@@ -80,13 +70,7 @@ pub async fn show(ctx: &BotCtx, w: &Who, page: u32) -> Result<(), BotError> {
 }
 
 pub async fn delete(ctx: &BotCtx, w: &Who, id: &str) -> Result<(), BotError> {
-    let key: Option<String> = on_db!(ctx.engine.db(), p => sqlx::query_scalar(
-        "DELETE FROM gallery WHERE id = $1 AND user_id = $2 RETURNING blob_key",
-    )
-    .bind(id)
-    .bind(w.user.to_string())
-    .fetch_optional(p)
-    .await)?;
+    let key = ctx.gallery.delete(&w.user.to_string(), id).await?;
     let text = match key {
         Some(k) => {
             if let Ok(k) = BlobKey::try_from(k) {

@@ -3,10 +3,9 @@
 //! style" under delivered portraits come back here.
 
 use aisha_engine::{EngineError, StartOptions};
-use aisha_workflows::portrait;
+use aisha_workflows::portrait::{self, PortraitInput};
 use aisha_workflows::provider::Aspect;
 use aisha_workflows::styles;
-use serde_json::json;
 
 use super::Who;
 use super::avatar::of_user;
@@ -256,22 +255,25 @@ pub async fn count(ctx: &BotCtx, w: &Who, n: u32, press: &str) -> Result<(), Bot
     if !enough(ctx, w, price).await? {
         return Ok(());
     }
-    let input = json!({
-        "user_id": w.user.to_string(), "avatar_id": avatar_id, "style": style,
-        "prompt": prompt, "aspect": aspect, "count": n,
-    });
-    let started = ctx
-        .engine
-        .start(
-            portrait::NAME,
-            input,
-            StartOptions {
-                subject: Some(w.user.to_string()),
-                idempotency_key: Some(format!("tg-press:{press}")),
-                parent_run_id: None,
-            },
-        )
-        .await?;
+    let input = PortraitInput {
+        user_id: w.user.to_string(),
+        avatar_id,
+        style,
+        prompt,
+        aspect,
+        count: n,
+        seed: None,
+    };
+    let started = portrait::start(
+        &ctx.engine,
+        &input,
+        StartOptions {
+            subject: Some(w.user.to_string()),
+            idempotency_key: Some(format!("tg-press:{press}")),
+            parent_run_id: None,
+        },
+    )
+    .await?;
     ctx.dialogues.set(w.chat, &State::Idle).await?;
     accepted(ctx, w, n, price, &started.run_id).await
 }

@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aisha_engine::{EngineError, StartOptions};
-use aisha_workflows::avatar::{self, MAX_PHOTOS, MIN_PHOTOS};
+use aisha_workflows::avatar::{self, AvatarInput, MAX_PHOTOS, MIN_PHOTOS};
 use aisha_workflows::blob::BlobKey;
 use aisha_workflows::photos::{PhotoProblem, normalise};
 use bytes::Bytes;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use teloxide::types::Message;
 
@@ -291,19 +290,22 @@ pub async fn train(ctx: &BotCtx, w: &Who, _press: &str) -> Result<(), BotError> 
         .await?;
         return Ok(());
     }
-    let keys: Vec<&BlobKey> = photos.iter().map(|p| &p.key).collect();
-    let started = ctx
-        .engine
-        .start(
-            avatar::NAME,
-            json!({"user_id": w.user.to_string(), "name": name, "photos": keys, "preset": preset}),
-            StartOptions {
-                subject: Some(w.user.to_string()),
-                idempotency_key: Some(format!("tg-upload:{upload}")),
-                parent_run_id: None,
-            },
-        )
-        .await;
+    let input = AvatarInput {
+        user_id: w.user.to_string(),
+        name: name.clone(),
+        photos: photos.into_iter().map(|p| p.key).collect(),
+        preset,
+    };
+    let started = avatar::start(
+        &ctx.engine,
+        &input,
+        StartOptions {
+            subject: Some(w.user.to_string()),
+            idempotency_key: Some(format!("tg-upload:{upload}")),
+            parent_run_id: None,
+        },
+    )
+    .await;
     match started {
         Ok(_) => {
             ctx.dialogues.set(w.chat, &State::Idle).await?;
