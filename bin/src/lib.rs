@@ -16,6 +16,7 @@ pub mod product;
 pub mod registry;
 pub mod serve;
 pub mod settings;
+pub mod shutdown;
 mod sim;
 pub mod telemetry;
 

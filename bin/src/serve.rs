@@ -70,9 +70,9 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
     );
     let bot_task = bot.map(|b| b.spawn(stopped.clone()));
     if roles.contains(&Role::Worker) {
-        app.engine.run_until(shutdown_signal()).await?;
+        app.engine.run_until(crate::shutdown::signal()).await?;
     } else {
-        shutdown_signal().await;
+        crate::shutdown::signal().await;
     }
     for server in servers {
         server.stop().await;
@@ -95,27 +95,4 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
 /// A listening socket on `addr` (`host:port`; port 0 takes any free one).
 fn bind(addr: &str) -> std::io::Result<std::net::TcpListener> {
     std::net::TcpListener::bind(addr)
-}
-
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown signal received");
 }

@@ -75,7 +75,7 @@ pub async fn run(a: SimFalArgs) -> anyhow::Result<()> {
     .with_context(|| format!("--bind {}", a.bind))?;
     println!("FAL_QUEUE_URL={}", sim.base_url);
     println!("FAL_JWKS_URL={}", sim.jwks_url);
-    crate::serve::shutdown_signal().await;
+    crate::shutdown::signal().await;
     sim.stop().await;
     Ok(())
 }
@@ -102,7 +102,7 @@ pub async fn run_telegram(a: SimTelegramArgs) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("--bind {}", a.bind))?;
     println!("TELEGRAM_API_URL={}", sim.base_url);
-    crate::serve::shutdown_signal().await;
+    crate::shutdown::signal().await;
     sim.stop().await;
     Ok(())
 }

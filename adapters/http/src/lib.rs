@@ -11,7 +11,9 @@ pub mod limits;
 pub mod metrics;
 mod probes;
 mod server;
+mod state;
 
 pub use limits::HttpLimits;
 pub use metrics::Metrics;
-pub use server::{AppState, BindError, HttpServer, admin_router, public_router};
+pub use server::{BindError, HttpServer, admin_router, public_router};
+pub use state::AppState;

@@ -1,37 +1,22 @@
-//! The server itself, the state its handlers share and the two routers every process
-//! mounts its adapters' routes on.
+//! The server itself and the two routers every process mounts its adapters' routes on.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use aisha_engine::Engine;
-use aisha_workflows::credits::CreditLimits;
 use salvo::conn::tcp::TcpAcceptor;
 use salvo::prelude::*;
 use salvo::server::ServerHandle;
 
 use crate::limits::{DeclaredLimit, HttpLimits, NO_BODY};
-use crate::metrics::Metrics;
-use crate::{admin, probes};
-
-/// What handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    pub engine: Engine,
-    pub metrics: Arc<Metrics>,
-    /// Bearer token of the admin API; `None` turns the API off (every call is 401).
-    pub admin_token: Option<String>,
-    /// `MAX_GRANT` and `MAX_BALANCE`, for the admin API's grants.
-    pub credit_limits: CreditLimits,
-}
+use crate::metrics::Observe;
+use crate::{AppState, admin, probes};
 
 /// What `HTTP_BIND` serves: the probes, and the routes of the adapters this process runs (the
 /// FAL webhook, the Telegram webhook, the local blob URLs), each adapter's own router.
 pub fn public_router(state: AppState, adapters: Vec<Router>) -> Router {
     adapters.into_iter().fold(
         Router::new()
+            .hoop(Observe(state.metrics.clone()))
             .hoop(salvo::affix_state::inject(state))
-            .hoop(crate::metrics::observe)
             .push(
                 Router::new()
                     .hoop(DeclaredLimit(NO_BODY))
@@ -45,8 +30,8 @@ pub fn public_router(state: AppState, adapters: Vec<Router>) -> Router {
 /// What `ADMIN_BIND` serves: `/metrics` and the admin API.
 pub fn admin_router(state: AppState) -> Router {
     Router::new()
+        .hoop(Observe(state.metrics.clone()))
         .hoop(salvo::affix_state::inject(state))
-        .hoop(crate::metrics::observe)
         .push(
             Router::with_path("metrics")
                 .hoop(DeclaredLimit(NO_BODY))

@@ -1,11 +1,12 @@
 //! HTTP request rates and latencies, labelled by route template (never by raw path: ids in
 //! paths would make unbounded label values).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use salvo::prelude::*;
 
-use crate::AppState;
+use super::Metrics;
 
 /// The route template of a path.
 pub fn route(path: &str) -> &'static str {
@@ -28,22 +29,24 @@ pub fn route(path: &str) -> &'static str {
     }
 }
 
-/// A salvo hoop that counts and times every request.
-#[handler]
-pub async fn observe(
-    req: &mut Request,
-    depot: &mut Depot,
-    res: &mut Response,
-    ctrl: &mut FlowCtrl,
-) {
-    let started = Instant::now();
-    let route = route(req.uri().path());
-    let method = req.method().as_str().to_string();
-    ctrl.call_next(req, depot, res).await;
-    if let Ok(state) = depot.get_typed::<AppState>() {
+/// A salvo hoop that counts and times every request into the metrics it holds.
+pub struct Observe(pub Arc<Metrics>);
+
+#[async_trait]
+impl Handler for Observe {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        let started = Instant::now();
+        let route = route(req.uri().path());
+        let method = req.method().as_str().to_string();
+        ctrl.call_next(req, depot, res).await;
         let status = res.status_code.map(|s| s.as_u16()).unwrap_or(200);
-        state
-            .metrics
+        self.0
             .http_request(route, &method, status, started.elapsed());
     }
 }

@@ -7,7 +7,7 @@ mod snapshot;
 
 use std::time::Duration;
 
-pub use http::{observe, route};
+pub use http::{Observe, route};
 use snapshot::SnapshotCounter;
 
 use aisha_engine::{Engine, LoopName, Observer};
