@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use aisha_sim::telegram::{Fault, Pay, SentCall, SimConfig, SimTelegram, SimUser, UserAction};
 use base64::Engine as _;
-use common::{Dir, Server, aisha, free_port, json, spawn, until_up};
+use common::{Dir, Server, aisha, json, spawn_announcing, until_up};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "123456:TEST-token-abcdefgh";
@@ -72,9 +72,8 @@ impl Bot {
         .await
         .unwrap();
         let dir = Dir::new();
-        let port = free_port();
         let mut env: Vec<(String, String)> = vec![
-            ("HTTP_BIND".into(), format!("127.0.0.1:{port}")),
+            ("HTTP_BIND".into(), "127.0.0.1:0".into()),
             ("TELEGRAM_BOT_TOKEN".into(), TOKEN.into()),
             ("TELEGRAM_API_URL".into(), sim.base_url.clone()),
             ("TELEGRAM_ADMIN_IDS".into(), ADMIN.to_string()),
@@ -103,7 +102,13 @@ impl Bot {
     }
 
     async fn up(&mut self) {
-        self.server = Some(spawn(&self.dir, &["serve"], &self.env()));
+        let (server, at) = spawn_announcing(&self.dir, &["serve"], &self.env(), &["HTTP_BIND"]);
+        self.server = Some(server);
+        // A restarted bot listens where the first one did (FAL calls back the address it was
+        // given), so the first one's real address replaces the port 0 it started with.
+        if let Some((_, bind)) = self.env.iter_mut().find(|(k, _)| k == "HTTP_BIND") {
+            bind.clone_from(&at["HTTP_BIND"]);
+        }
         until_up(&format!("http://{}/health", self.bind())).await;
     }
 
