@@ -1,7 +1,7 @@
 //! `aisha admin …`: the engine's operations for operators, as tables or JSON.
 
 use aisha_engine::Engine;
-use aisha_engine::engine::StartOptions;
+use aisha_engine::StartOptions;
 use aisha_engine::ops::{RunDetail, RunFilter, RunSummary};
 use anyhow::{Context, bail};
 use serde::Serialize;

@@ -1,8 +1,8 @@
 //! `aisha admin credits …` and `aisha admin outbox`: the ledger and what users were told.
 
-use aisha_adapters::telegram::copy::copy;
-use aisha_adapters::telegram::lang::Lang;
 use aisha_engine::Engine;
+use aisha_telegram::copy::copy;
+use aisha_telegram::lang::Lang;
 use aisha_workflows::credits::{Applied, CreditLimits, Kind, Ledger};
 use aisha_workflows::outbox::{Outbox, Payload};
 use serde_json::json;

@@ -1,11 +1,14 @@
-//! Opening the system from settings: database, migrations, queue, engine with every workflow.
+//! The one wiring of the system, used by `main` and by every integration test: from settings
+//! to the database (migrated), the queue, the FAL adapter, the blob store and the engine with
+//! every workflow ([`App::build`]), and the routes each role mounts ([`App::public_routes`]).
 
 use std::sync::Arc;
 
-use aisha_adapters::metrics::Metrics;
+use aisha_http::metrics::Metrics;
 use std::time::Duration;
 
-use aisha_engine::{Engine, Pools, QueueBackend};
+use aisha_engine::EngineBuilder;
+use aisha_engine::{Db, Engine, Pools, QueueBackend};
 use anyhow::Context;
 
 use crate::settings::Settings;
@@ -42,8 +45,22 @@ pub async fn open_pools(settings: &Settings) -> anyhow::Result<Pools> {
                 aisha_engine::db::redact_url(&settings.database_url)
             )
         })?;
-    pools.db.migrate().await.context("applying migrations")?;
+    migrate(&pools.db).await.context("applying migrations")?;
     Ok(pools)
+}
+
+/// Every owner's migrations, in the order their tables depend on each other: the engine's,
+/// then the product's (workflows), then the adapters'.
+pub async fn migrate(db: &Db) -> Result<(), aisha_engine::EngineError> {
+    db.migrate().await?;
+    for owner in [
+        &aisha_workflows::MIGRATIONS,
+        &aisha_fal::MIGRATIONS,
+        &aisha_telegram::MIGRATIONS,
+    ] {
+        db.apply(owner).await?;
+    }
+    Ok(())
 }
 
 /// The database (migrated) and the queue, retried per `startup`.
@@ -91,34 +108,92 @@ fn is_config_error(e: &anyhow::Error) -> bool {
     })
 }
 
-/// `submits`: this process runs workflow steps (see [`crate::fal::open`]).
-pub async fn open(
-    settings: &Settings,
-    role: &str,
-    submits: bool,
-    startup: Startup,
-) -> anyhow::Result<App> {
-    let (pools, queue) = open_backends(settings, startup).await?;
-    let db = pools.db.clone();
-    let metrics = Arc::new(Metrics::new(role).context("registering metrics")?);
-    let fal = crate::fal::open(settings, &db, metrics.clone(), submits).await?;
-    let blobs = crate::product::open_blobs(settings, &fal, submits).await?;
-    let deps = crate::registry::Deps {
-        fal: fal.jobs.clone(),
-        apps: settings.fal.apps.clone(),
-        product: crate::product::product(settings, &db, &blobs, &fal),
-    };
-    let engine =
-        crate::registry::register(Engine::builder(db, queue, settings.engine.clone()), deps)
+/// What a caller of [`App::build_with`] may give workflows of its own.
+pub struct Wiring<'a> {
+    pub db: &'a Db,
+    /// Where FAL calls back (`PUBLIC_URL`, or this process's own address).
+    pub public_url: String,
+    pub fal: &'a crate::fal::Fal,
+    pub blobs: &'a crate::product::Blobs,
+}
+
+impl App {
+    /// Everything a process of `role` needs, from `settings`. `submits`: this process runs
+    /// workflow steps (see [`crate::fal::open`]).
+    pub async fn build(
+        settings: &Settings,
+        role: &str,
+        submits: bool,
+        startup: Startup,
+    ) -> anyhow::Result<App> {
+        App::build_with(settings, role, submits, startup, |b, _| b).await
+    }
+
+    /// [`App::build`], with `extra` registering workflows beyond the product's (tests do).
+    pub async fn build_with(
+        settings: &Settings,
+        role: &str,
+        submits: bool,
+        startup: Startup,
+        extra: impl FnOnce(EngineBuilder, &Wiring<'_>) -> EngineBuilder,
+    ) -> anyhow::Result<App> {
+        let (pools, queue) = open_backends(settings, startup).await?;
+        let db = pools.db.clone();
+        let metrics = Arc::new(
+            Metrics::new(role)
+                .context("registering metrics")?
+                .with_providers(&[aisha_fal::PROVIDER, aisha_workflows::avatar::USER]),
+        );
+        let fal = crate::fal::open(settings, &db, metrics.clone(), submits).await?;
+        let blobs = crate::product::open_blobs(settings, &fal, submits).await?;
+        let deps = crate::registry::Deps {
+            fal: fal.jobs.clone(),
+            apps: settings.fal.apps.clone(),
+            product: crate::product::product(settings, &db, &blobs, &fal),
+        };
+        let builder = crate::registry::register(
+            Engine::builder(db.clone(), queue, settings.engine.clone()),
+            deps,
+        );
+        let wiring = Wiring {
+            db: &db,
+            public_url: crate::fal::public_url(settings),
+            fal: &fal,
+            blobs: &blobs,
+        };
+        let engine = extra(builder, &wiring)
             .observer(metrics.clone())
             .build()
             .await
             .context("starting the engine")?;
-    Ok(App {
-        engine,
-        pools,
-        metrics,
-        fal,
-        blobs,
-    })
+        Ok(App {
+            engine,
+            pools,
+            metrics,
+            fal,
+            blobs,
+        })
+    }
+
+    /// What `HTTP_BIND` serves besides the probes, per role: FAL's webhook (with its service),
+    /// the local blob URLs when the embedded store is in use, and Telegram's webhook when the
+    /// bot runs here in webhook mode.
+    pub fn public_routes(
+        &self,
+        fal_webhook: Arc<aisha_fal::WebhookService>,
+        telegram: Option<Arc<aisha_telegram::TelegramWebhook>>,
+    ) -> Vec<salvo::Router> {
+        let mut routes = vec![aisha_fal::router(fal_webhook)];
+        if let Some(local) = &self.blobs.local {
+            routes.push(
+                salvo::Router::new()
+                    .hoop(aisha_http::limits::DeclaredLimit(
+                        aisha_http::limits::NO_BODY,
+                    ))
+                    .push(aisha_blob::router(local.clone())),
+            );
+        }
+        routes.extend(telegram.map(aisha_telegram::router));
+        routes
+    }
 }

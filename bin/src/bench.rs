@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aisha_engine::engine::StartOptions;
-use aisha_engine::noop3::Noop3;
+use aisha_engine::StartOptions;
+use aisha_engine::testkit::noop3::Noop3;
 use aisha_engine::{Db, Engine, EngineConfig, Observer, Pools, QueueBackend, QueueKind, on_db};
 use anyhow::{Context, bail};
 use clap::Args;
@@ -103,7 +103,7 @@ pub async fn run(args: EngineBench) -> anyhow::Result<()> {
     };
     let finished = Arc::new(Finished::default());
     let engine = Engine::builder(db.clone(), queue, config)
-        .register(aisha_engine::noop3::workflow())
+        .register(aisha_engine::testkit::noop3::workflow())
         .observer(finished.clone())
         .build()
         .await?;

@@ -8,10 +8,10 @@
 
 use std::time::{Duration, Instant};
 
-use aisha_adapters::telegram::sim::{SimUser, UserAction};
-use aisha_adapters::telegram::{TelegramBot, TelegramConfig};
 use aisha_engine::on_db;
 use aisha_engine::time::now_ms;
+use aisha_sim::telegram::{SimUser, UserAction};
+use aisha_telegram::{TelegramBot, TelegramConfig};
 use aisha_workflows::avatar::Preset;
 use aisha_workflows::avatars::{Avatars, NewAvatar};
 use aisha_workflows::blob::BlobKey;
@@ -58,7 +58,8 @@ async fn measure(args: &TelegramBench, base: &Settings, url: &str) -> anyhow::Re
     settings.db_max_connections = 10;
     settings.product.s3 = None;
     settings.data_dir = std::env::temp_dir().join(format!("aisha-bench-tg-{}", std::process::id()));
-    let app = crate::app::open(&settings, "bench", false, crate::app::Startup::FailFast).await?;
+    let app =
+        crate::app::App::build(&settings, "bench", false, crate::app::Startup::FailFast).await?;
     let db = app.engine.db().clone();
     println!(
         "seeding {} users with a ready avatar, credits and an order waiting for its last button",

@@ -2,27 +2,23 @@
 //! socket, JWKS fetched from the simulator, durable inbox in Postgres), closed loop for
 //! throughput, then open loop at a fixed rate for latency. Figures, not pass/fail.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aisha_adapters::fal::inbox::{Handover, Inbox};
-use aisha_adapters::fal::jwks::JwksCache;
-use aisha_adapters::fal::signature::{
-    HEADER_REQUEST_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_USER_ID,
-};
-use aisha_adapters::fal::signing::WebhookSigner;
-use aisha_adapters::fal::sim::{SimConfig, SimFal};
-use aisha_adapters::fal::token::{Endpoint, WebhookToken};
-use aisha_adapters::http::webhook::WebhookService;
-use aisha_adapters::http::{AppState, HttpServer, public_router};
-use aisha_adapters::metrics::Metrics;
-use aisha_engine::{Engine, EngineConfig, QueueBackend, QueueKind};
+use aisha_fal::inbox::Inbox;
+use aisha_fal::signature::{HEADER_REQUEST_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_USER_ID};
+use aisha_fal::token::{Endpoint, WebhookToken};
+use aisha_http::{AppState, HttpServer, public_router};
+use aisha_sim::fal::signing::WebhookSigner;
 use anyhow::{Context, bail};
 use clap::Args;
 use futures::StreamExt;
 use serde_json::json;
 
+use crate::app::{App, Startup};
 use crate::bench::{drop_pg, fresh_pg, pct, process_cpu_ms as cpu_ms};
+use crate::settings::Settings;
 
 const DB_NAME: &str = "aisha_bench_webhook";
 
@@ -102,50 +98,56 @@ pub async fn run(args: WebhookBench) -> anyhow::Result<()> {
     if args.requests == 0 || args.concurrency == 0 || args.rate == 0 {
         bail!("--requests, --concurrency and --rate must be at least 1");
     }
-    let (pools, _url) = fresh_pg(&args.postgres, DB_NAME, 40).await?;
-    let result = measure(&args, pools).await;
+    let (pools, url) = fresh_pg(&args.postgres, DB_NAME, 40).await?;
+    pools.close().await;
+    let result = measure(&args, &url).await;
     drop_pg(&args.postgres, DB_NAME).await;
     result
 }
 
-async fn measure(args: &WebhookBench, pools: aisha_engine::Pools) -> anyhow::Result<()> {
-    let sim = SimFal::start(SimConfig::default()).await?;
-    let db = pools.db.clone();
-    let queue = QueueBackend::open(QueueKind::Postgres, &pools, None).await?;
-    let metrics = Arc::new(Metrics::new("bench")?);
-    let engine = Engine::builder(db.clone(), queue, EngineConfig::default())
-        .observer(metrics.clone())
-        .build()
-        .await?;
-    let token = WebhookToken::new(hex::encode(rand::random::<[u8; 32]>()))
-        .map_err(|e| anyhow::anyhow!("webhook secret: {e}"))?;
+/// The webhook as `aisha webhook` runs it (the binary's own wiring, on the bench database),
+/// with FAL played by the built-in simulator, whose key signs the callbacks.
+async fn measure(args: &WebhookBench, url: &str) -> anyhow::Result<()> {
+    let data = tempfile::tempdir().context("a scratch DATA_DIR")?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("a local port")?;
+    let addr = listener.local_addr()?;
+    let vars: HashMap<String, String> = [
+        ("DATABASE_URL", url.to_string()),
+        ("QUEUE_BACKEND", "postgres".to_string()),
+        ("DB_MAX_CONNECTIONS", "40".to_string()),
+        ("DATA_DIR", data.path().display().to_string()),
+        ("HTTP_BIND", addr.to_string()),
+        ("WEBHOOK_SECRET", hex::encode(rand::random::<[u8; 32]>())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let settings = Settings::from_map(&vars)?;
+    // `submits`: with no FAL configured, the built-in simulator is started (its key signs).
+    let mut app = App::build(&settings, "bench", true, Startup::FailFast).await?;
+    let sim = app.fal.sim.take().context("the built-in FAL simulator")?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let (handover, handover_task) =
-        Handover::start(engine.clone(), metrics.clone(), stopped).await?;
-    let inbox = handover.inbox().clone();
-    let webhook = Arc::new(WebhookService {
-        jwks: JwksCache::new(&sim.jwks_url),
-        token: token.clone(),
-        handover,
-        fal_user_id: None,
-    });
+    let (webhook, handover_task) = app
+        .fal
+        .webhook(&app.engine, app.metrics.clone(), stopped)
+        .await?;
+    let inbox = webhook.handover.inbox().clone();
     let state = AppState {
-        engine,
-        metrics,
+        engine: app.engine.clone(),
+        metrics: app.metrics.clone(),
         admin_token: None,
-        webhook: Some(webhook),
-        blobs: None,
-        telegram: None,
-        credit_limits: Default::default(),
+        credit_limits: settings.credit_limits,
     };
-    let server = HttpServer::start("127.0.0.1:0", public_router(state)).await?;
+    let routes = app.public_routes(webhook, None);
+    let server =
+        HttpServer::start_on(listener, public_router(state, routes), settings.http_limits)?;
     let target = Arc::new(Target {
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(args.concurrency)
             .build()?,
         url: format!("http://{}", server.addr),
         signer: sim.signer(),
-        token,
+        token: app.fal.token.clone(),
         user_id: sim.user_id().to_string(),
     });
     println!(
@@ -221,7 +223,7 @@ async fn measure(args: &WebhookBench, pools: aisha_engine::Pools) -> anyhow::Res
     let _ = handover_task.await;
     server.stop().await;
     sim.stop().await;
-    pools.close().await;
+    app.pools.close().await;
     Ok(())
 }
 

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use aisha_adapters::http::telegram::TelegramWebhook;
-use aisha_adapters::telegram::{BotParts, Mode, TelegramBot};
+use aisha_telegram::webhook::TelegramWebhook;
+use aisha_telegram::{BotParts, Mode, TelegramBot};
 use aisha_workflows::photos::PhotoRules;
 use anyhow::Context;
 use tokio::sync::watch;

@@ -6,24 +6,20 @@
 //! message is shown as it happens.
 
 use std::collections::HashMap;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aisha_adapters::http::{AppState, HttpServer, public_router};
-use aisha_adapters::telegram::sim::{
-    SentCall, SimConfig as TgSimConfig, SimTelegram, SimUser, UserAction,
-};
-use aisha_adapters::telegram::{TelegramBot, TelegramConfig};
 use aisha_engine::ops::RunFilter;
 use aisha_engine::{Engine, on_db};
+use aisha_http::{AppState, HttpServer, public_router};
+use aisha_sim::telegram::{SentCall, SimConfig as TgSimConfig, SimTelegram, SimUser, UserAction};
+use aisha_telegram::{TelegramBot, TelegramConfig};
 use aisha_workflows::blob::BlobKey;
 use aisha_workflows::credits::Ledger;
 use aisha_workflows::outbox::Outbox;
 use aisha_workflows::{avatar, portrait};
 use anyhow::{Context, bail};
 use base64::Engine as _;
-use image::{DynamicImage, Rgb, RgbImage};
 use serde_json::{Value, json};
 
 use crate::app;
@@ -56,7 +52,7 @@ pub async fn run(base: &Settings) -> anyhow::Result<()> {
     settings.fal.public_url = None;
     settings.product.s3 = None;
 
-    let app = app::open(&settings, "demo", true, app::Startup::FailFast).await?;
+    let app = app::App::build(&settings, "demo", true, app::Startup::FailFast).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (webhook, handover) = app
         .fal
@@ -66,13 +62,11 @@ pub async fn run(base: &Settings) -> anyhow::Result<()> {
         engine: app.engine.clone(),
         metrics: app.metrics.clone(),
         admin_token: None,
-        webhook: Some(webhook),
-        blobs: app.blobs.local.clone(),
-        telegram: None,
         credit_limits: settings.credit_limits,
     };
     // Only the public listener: the demo drives everything through the library.
-    let server = HttpServer::start(&settings.http_bind, public_router(state)).await?;
+    let routes = app.public_routes(webhook, None);
+    let server = HttpServer::start(&settings.http_bind, public_router(state, routes)).await?;
     let engine = app.engine.clone();
     let mut until = stopped.clone();
     let worker = tokio::spawn(async move {
@@ -169,7 +163,7 @@ async fn scenario(app: &app::App, dir: &Path, settings: &Settings) -> anyhow::Re
     user.press(&presets, "p:fast");
     user.wait_for("Пришлите").await?;
     for i in 0..12u8 {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(selfie(i)?);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(aisha_sim::photos::selfie(i));
         user.send(json!({"document": {"bytes_b64": b64, "file_name": format!("selfie-{i:02}.png"), "mime_type": "image/png"}, "media_group_id": "demo-album"}));
     }
     let count = user.wait_for("12 фото").await?;
@@ -349,7 +343,7 @@ async fn handover_ms(db: &aisha_engine::Db, run_id: &str) -> anyhow::Result<f64>
 /// Prints each run's steps as they finish, until every run has ended.
 async fn watch(engine: &Engine, runs: &[(&str, String)]) -> anyhow::Result<()> {
     let mut shown: HashMap<String, usize> = HashMap::new();
-    let mut status: HashMap<String, String> = HashMap::new();
+    let mut status: HashMap<String, aisha_engine::RunStatus> = HashMap::new();
     let t0 = Instant::now();
     loop {
         let mut open = 0;
@@ -384,7 +378,7 @@ async fn watch(engine: &Engine, runs: &[(&str, String)]) -> anyhow::Result<()> {
                         t0.elapsed().as_secs_f64()
                     );
                 }
-                status.insert(id.clone(), d.run.status.clone());
+                status.insert(id.clone(), d.run.status);
             }
             match d.run.status.as_str() {
                 "succeeded" => {}
@@ -404,56 +398,6 @@ async fn watch(engine: &Engine, runs: &[(&str, String)]) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// A selfie-like picture: a face on a coloured background, different for each `i`.
-fn selfie(i: u8) -> anyhow::Result<Vec<u8>> {
-    let (w, h) = (768u32, 1024u32);
-    let hue = i as f32 / 12.0;
-    let bg = hsv(hue, 0.35, 0.9);
-    let skin = hsv(0.07, 0.35 + (i % 3) as f32 * 0.05, 0.85);
-    let (cx, cy) = (w as f32 / 2.0 + (i as f32 - 6.0) * 6.0, h as f32 * 0.45);
-    let img = RgbImage::from_fn(w, h, |x, y| {
-        let (dx, dy) = ((x as f32 - cx) / 190.0, (y as f32 - cy) / 250.0);
-        let face = dx * dx + dy * dy <= 1.0;
-        let eye = |ex: f32| {
-            let (a, b) = ((x as f32 - ex) / 22.0, (y as f32 - (cy - 50.0)) / 14.0);
-            a * a + b * b <= 1.0
-        };
-        let mouth = (y as f32 - (cy + 120.0)).abs() < 6.0 && (x as f32 - cx).abs() < 60.0;
-        if face && (eye(cx - 70.0) || eye(cx + 70.0) || mouth) {
-            Rgb([40, 30, 30])
-        } else if face {
-            skin
-        } else if y as f32 > h as f32 * 0.8 {
-            hsv(hue + 0.5, 0.5, 0.5)
-        } else {
-            bg
-        }
-    });
-    let mut out = Vec::new();
-    DynamicImage::ImageRgb8(img).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)?;
-    Ok(out)
-}
-
-fn hsv(h: f32, s: f32, v: f32) -> Rgb<u8> {
-    let h = (h.fract() + 1.0).fract() * 6.0;
-    let c = v * s;
-    let x = c * (1.0 - ((h % 2.0) - 1.0).abs());
-    let (r, g, b) = match h as u32 {
-        0 => (c, x, 0.0),
-        1 => (x, c, 0.0),
-        2 => (0.0, c, x),
-        3 => (0.0, x, c),
-        4 => (x, 0.0, c),
-        _ => (c, 0.0, x),
-    };
-    let m = v - c;
-    Rgb([
-        ((r + m) * 255.0) as u8,
-        ((g + m) * 255.0) as u8,
-        ((b + m) * 255.0) as u8,
-    ])
 }
 
 /// This process's memory from /proc/self/status, in KiB (`VmRSS` now, `VmHWM` the peak).

@@ -3,16 +3,16 @@
 
 use std::sync::Arc;
 
-use aisha_adapters::fal::client::{FalClient, FalKey, HttpRetry};
-use aisha_adapters::fal::inbox::Handover;
-use aisha_adapters::fal::jobs::FalJobs;
-use aisha_adapters::fal::jwks::JwksCache;
-use aisha_adapters::fal::sim::{SimConfig, SimFal};
-use aisha_adapters::fal::submissions::Submissions;
-use aisha_adapters::fal::token::{WebhookToken, stored_secret};
-use aisha_adapters::http::webhook::WebhookService;
-use aisha_adapters::metrics::Metrics;
 use aisha_engine::{Db, Engine};
+use aisha_fal::client::{FalClient, FalKey, HttpRetry};
+use aisha_fal::inbox::Handover;
+use aisha_fal::jobs::FalJobs;
+use aisha_fal::jwks::JwksCache;
+use aisha_fal::submissions::Submissions;
+use aisha_fal::token::{WebhookToken, stored_secret};
+use aisha_fal::webhook::WebhookService;
+use aisha_http::metrics::Metrics;
+use aisha_sim::fal::{SimConfig, SimFal};
 use anyhow::Context;
 
 use crate::settings::Settings;
@@ -28,6 +28,9 @@ pub struct Fal {
     pub user_id: Option<String>,
     /// The built-in simulator, when no FAL is configured.
     pub sim: Option<SimFal>,
+    /// How soon the webhook may fetch FAL's keys again after meeting an unknown key id
+    /// (a minute; tests that rotate the simulator's key set it to zero).
+    pub jwks_min_refresh: std::time::Duration,
 }
 
 /// Where FAL reaches us: `PUBLIC_URL`, or this process's own HTTP address.
@@ -106,6 +109,7 @@ pub async fn open(
         jwks_url,
         user_id: f.user_id.clone(),
         sim,
+        jwks_min_refresh: std::time::Duration::from_secs(60),
     })
 }
 
@@ -117,14 +121,15 @@ impl Fal {
         metrics: Arc<Metrics>,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> anyhow::Result<(Arc<WebhookService>, tokio::task::JoinHandle<()>)> {
-        let (handover, task) = Handover::start(engine.clone(), metrics, shutdown)
+        let (handover, task) = Handover::start(engine.clone(), metrics.clone(), shutdown)
             .await
             .context("starting the callback inbox")?;
         let svc = WebhookService {
-            jwks: JwksCache::new(&self.jwks_url),
+            jwks: JwksCache::new(&self.jwks_url).min_refresh(self.jwks_min_refresh),
             token: self.token.clone(),
             handover,
             fal_user_id: self.user_id.clone(),
+            metrics,
         };
         Ok((Arc::new(svc), task))
     }

@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use aisha_adapters::blob::local::LocalBlobStore;
-use aisha_adapters::blob::s3::S3BlobStore;
-use aisha_adapters::fal::provider::FalProvider;
+use aisha_blob::local::LocalBlobStore;
+use aisha_blob::s3::S3BlobStore;
 use aisha_engine::Db;
+use aisha_fal::provider::FalProvider;
 use aisha_workflows::blob::BlobStore;
 use aisha_workflows::credits::Ledger;
 use aisha_workflows::outbox::Outbox;
 use aisha_workflows::photos::PhotoRules;
-use aisha_workflows::product::{Product, Waits};
+use aisha_workflows::product::Product;
 use anyhow::Context;
 
 use crate::fal::Fal;
@@ -68,7 +68,7 @@ pub fn product(settings: &Settings, db: &Db, blobs: &Blobs, fal: &Fal) -> Produc
         }),
         notifier: Arc::new(Outbox::new(db.clone())),
         prices: settings.product.prices,
-        waits: Waits::default(),
+        waits: settings.product.waits,
         photo_rules: PhotoRules::default(),
     }
 }

@@ -1,9 +1,9 @@
 //! Every workflow this binary runs.
 
-use aisha_adapters::fal::apps::FalApps;
-use aisha_adapters::fal::jobs::FalJobs;
-use aisha_adapters::fal::probe::{self, ProbeDeps};
-use aisha_engine::engine::EngineBuilder;
+use aisha_engine::EngineBuilder;
+use aisha_fal::apps::FalApps;
+use aisha_fal::jobs::FalJobs;
+use aisha_fal::probe::{self, ProbeDeps};
 use aisha_workflows::product::Product;
 use aisha_workflows::{avatar, portrait};
 
@@ -15,7 +15,7 @@ pub struct Deps {
 }
 
 pub fn register(b: EngineBuilder, deps: Deps) -> EngineBuilder {
-    b.register(aisha_engine::noop3::workflow())
+    b.register(aisha_engine::testkit::noop3::workflow())
         .register(probe::workflow(ProbeDeps {
             jobs: deps.fal,
             generator: deps.apps.generator,

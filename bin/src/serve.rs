@@ -1,6 +1,6 @@
 //! Running roles until SIGTERM/SIGINT.
 
-use aisha_adapters::http::{AppState, HttpServer, admin_router, public_router};
+use aisha_http::{AppState, HttpServer, admin_router, public_router};
 use anyhow::Context;
 
 use crate::app;
@@ -8,7 +8,24 @@ use crate::cli::Role;
 use crate::settings::Settings;
 
 pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow::Result<()> {
-    let app = app::open(
+    // Both listeners are bound before anything else, so that a port 0 in HTTP_BIND becomes
+    // the real port everywhere it is used (FAL's callback URLs without PUBLIC_URL), and a port
+    // taken is said at once. Their addresses are announced on stdout for whoever started us
+    // with port 0 (the tests do: no free port is picked and let go of).
+    let mut settings = settings.clone();
+    let listeners = if roles.contains(&Role::Http) {
+        let public = bind(&settings.http_bind).context("HTTP_BIND")?;
+        let admin = bind(&settings.admin_bind).context("ADMIN_BIND")?;
+        settings.http_bind = public.local_addr().context("HTTP_BIND")?.to_string();
+        settings.admin_bind = admin.local_addr().context("ADMIN_BIND")?.to_string();
+        println!("HTTP_BIND={}", settings.http_bind);
+        println!("ADMIN_BIND={}", settings.admin_bind);
+        Some((public, admin))
+    } else {
+        None
+    };
+    let settings = &settings;
+    let app = app::App::build(
         settings,
         role_name,
         roles.contains(&Role::Worker),
@@ -23,7 +40,7 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
     };
     let mut handover = None;
     let mut servers = Vec::new();
-    if roles.contains(&Role::Http) {
+    if let Some((public, admin)) = listeners {
         let (webhook, task) = app
             .fal
             .webhook(&app.engine, app.metrics.clone(), stopped.clone())
@@ -33,26 +50,16 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
             engine: app.engine.clone(),
             metrics: app.metrics.clone(),
             admin_token: settings.admin_token.clone(),
-            webhook: Some(webhook),
-            blobs: app.blobs.local.clone(),
-            telegram: bot.as_ref().and_then(|b| b.webhook.clone()),
             credit_limits: settings.credit_limits,
         };
+        let routes = app.public_routes(webhook, bot.as_ref().and_then(|b| b.webhook.clone()));
         let limits = settings.http_limits;
         servers.push(
-            HttpServer::start_with_limits(
-                &settings.http_bind,
-                public_router(state.clone()),
-                limits,
-            )
-            .await
-            .context("HTTP_BIND")?,
+            HttpServer::start_on(public, public_router(state.clone(), routes), limits)
+                .context("HTTP_BIND")?,
         );
-        servers.push(
-            HttpServer::start_with_limits(&settings.admin_bind, admin_router(state), limits)
-                .await
-                .context("ADMIN_BIND")?,
-        );
+        servers
+            .push(HttpServer::start_on(admin, admin_router(state), limits).context("ADMIN_BIND")?);
     }
     tracing::info!(
         roles = ?roles,
@@ -63,9 +70,9 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
     );
     let bot_task = bot.map(|b| b.spawn(stopped.clone()));
     if roles.contains(&Role::Worker) {
-        app.engine.run_until(shutdown_signal()).await?;
+        app.engine.run_until(crate::shutdown::signal()).await?;
     } else {
-        shutdown_signal().await;
+        crate::shutdown::signal().await;
     }
     for server in servers {
         server.stop().await;
@@ -85,25 +92,7 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown signal received");
+/// A listening socket on `addr` (`host:port`; port 0 takes any free one).
+fn bind(addr: &str) -> std::io::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(addr)
 }

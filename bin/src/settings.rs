@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use aisha_adapters::http::HttpLimits;
 use aisha_engine::{EngineConfig, QueueKind};
+use aisha_http::HttpLimits;
 use aisha_workflows::credits::CreditLimits;
 
 pub mod fal;
@@ -51,7 +51,7 @@ pub struct Settings {
     pub fal: FalSettings,
     pub product: ProductSettings,
     /// Set when `TELEGRAM_BOT_TOKEN` is.
-    pub telegram: Option<aisha_adapters::telegram::TelegramConfig>,
+    pub telegram: Option<aisha_telegram::TelegramConfig>,
 }
 
 /// Printable: the database URL without its password, the admin token hidden.

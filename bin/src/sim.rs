@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use aisha_adapters::fal::sim::{Faults, SimConfig, SimFal};
+use aisha_sim::fal::{Faults, SimConfig, SimFal};
 use anyhow::Context;
 use clap::Args;
 
@@ -75,7 +75,7 @@ pub async fn run(a: SimFalArgs) -> anyhow::Result<()> {
     .with_context(|| format!("--bind {}", a.bind))?;
     println!("FAL_QUEUE_URL={}", sim.base_url);
     println!("FAL_JWKS_URL={}", sim.jwks_url);
-    crate::serve::shutdown_signal().await;
+    crate::shutdown::signal().await;
     sim.stop().await;
     Ok(())
 }
@@ -93,7 +93,7 @@ pub struct SimTelegramArgs {
 /// `aisha sim-telegram`: a local Bot API server for development; users are driven through
 /// its `/_sim/` routes (see the README).
 pub async fn run_telegram(a: SimTelegramArgs) -> anyhow::Result<()> {
-    use aisha_adapters::telegram::sim::{SimConfig as TgConfig, SimTelegram};
+    use aisha_sim::telegram::{SimConfig as TgConfig, SimTelegram};
     let sim = SimTelegram::start(TgConfig {
         bind: a.bind.clone(),
         token: a.token,
@@ -102,7 +102,7 @@ pub async fn run_telegram(a: SimTelegramArgs) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("--bind {}", a.bind))?;
     println!("TELEGRAM_API_URL={}", sim.base_url);
-    crate::serve::shutdown_signal().await;
+    crate::shutdown::signal().await;
     sim.stop().await;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The admin HTTP API over a real socket, on the private listener (`ADMIN_BIND`): token
 //! checks, every endpoint, errors, bounded grants, and what the log makes of hostile ids.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -47,36 +49,30 @@ fn cli(dir: &std::path::Path, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn free_bind() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("127.0.0.1:{port}")
-}
-
 /// `aisha serve` (text log at info) plus `env`; returns it and the private listener's URL.
 async fn serve(env: &[(&str, &str)]) -> (Server, String) {
     let dir = std::env::temp_dir().join(format!("aisha-admin-{}", ulid::Ulid::generate()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (bind, admin) = (free_bind(), free_bind());
     let log = dir.join("stderr.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_aisha"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aisha"))
         .arg("serve")
         .current_dir(&dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HTTP_BIND", &bind)
-        .env("ADMIN_BIND", &admin)
+        .env("HTTP_BIND", "127.0.0.1:0")
+        .env("ADMIN_BIND", "127.0.0.1:0")
         .env("ADMIN_TOKEN", TOKEN)
         .env("RUST_LOG", "info,sqlx=warn,apalis=warn")
         .envs(env.iter().copied())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let (public, base) = (format!("http://{bind}"), format!("http://{admin}"));
+    let at = common::announcements(&mut child, &["HTTP_BIND", "ADMIN_BIND"]);
+    let (public, base) = (
+        format!("http://{}", at["HTTP_BIND"]),
+        format!("http://{}", at["ADMIN_BIND"]),
+    );
     let t0 = Instant::now();
     while reqwest::get(format!("{public}/health")).await.is_err()
         || reqwest::get(format!("{base}/metrics")).await.is_err()

@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Dir, Server, aisha, free_bind, json};
+use common::{Dir, aisha, json, spawn_announcing};
 
 #[tokio::test]
 async fn embedded_default_runs_and_reports() {
@@ -33,21 +32,13 @@ async fn embedded_default_runs_and_reports() {
         "no configuration means SQLite under ./data"
     );
 
-    let (bind, admin) = (free_bind(), free_bind());
-    let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_aisha"))
-            .arg("serve")
-            .current_dir(&dir.0)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HTTP_BIND", &bind)
-            .env("ADMIN_BIND", &admin)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let (server, at) = spawn_announcing(
+        &dir,
+        &["serve"],
+        &[("HTTP_BIND", "127.0.0.1:0"), ("ADMIN_BIND", "127.0.0.1:0")],
+        &["HTTP_BIND", "ADMIN_BIND"],
     );
+    let (bind, admin) = (&at["HTTP_BIND"], &at["ADMIN_BIND"]);
     let http = reqwest::Client::new();
     let base = format!("http://{bind}");
     let t0 = Instant::now();

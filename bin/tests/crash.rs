@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aisha_engine::engine::StartOptions;
+use aisha_engine::StartOptions;
 use aisha_engine::testkit::{TestDb, namespace, redis_url};
 use aisha_engine::{Db, Engine, EngineConfig, Pools, QueueBackend, QueueKind, on_db};
 use serde_json::json;
@@ -69,7 +69,7 @@ async fn drill(kind: QueueKind) {
             ..EngineConfig::default()
         },
     )
-    .register(aisha_engine::noop3::workflow())
+    .register(aisha_engine::testkit::noop3::workflow())
     .build()
     .await
     .unwrap();

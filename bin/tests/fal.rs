@@ -6,7 +6,7 @@ mod common;
 
 use aisha_engine::QueueKind;
 use aisha_engine::testkit::TestDb;
-use common::{Dir, aisha, free_bind, json, spawn, until_up, wait_for_run};
+use common::{Dir, aisha, json, spawn, spawn_announcing, until_up, wait_for_run};
 
 /// Starts `fal_probe`, waits for it to succeed with a 768×1024 image, and checks that the
 /// webhook whose private listener is `admin` counted the callback.
@@ -48,13 +48,23 @@ fn start_probe(dir: &Dir, env: &[(&str, &str)]) -> String {
 #[tokio::test]
 async fn embedded_default_goes_through_the_simulator_and_the_webhook() {
     let dir = Dir::new();
-    let (bind, admin) = (free_bind(), free_bind());
+    let (_server, at) = spawn_announcing(
+        &dir,
+        &["serve"],
+        &[
+            ("HTTP_BIND", "127.0.0.1:0"),
+            ("ADMIN_BIND", "127.0.0.1:0"),
+            ("SIM_FAL_DELAY_MS", "100"),
+        ],
+        &["HTTP_BIND", "ADMIN_BIND"],
+    );
+    let (bind, admin) = (&at["HTTP_BIND"], &at["ADMIN_BIND"]);
+    // The admin commands get the server's settings, its real addresses included.
     let env = [
         ("HTTP_BIND", bind.as_str()),
         ("ADMIN_BIND", admin.as_str()),
         ("SIM_FAL_DELAY_MS", "100"),
     ];
-    let _server = spawn(&dir, &["serve"], &env);
     let base = format!("http://{bind}");
     until_up(&format!("{base}/ready")).await;
     let metrics = probe_succeeds(&dir, &env, &format!("http://{admin}")).await;
@@ -70,23 +80,22 @@ async fn embedded_default_goes_through_the_simulator_and_the_webhook() {
 async fn split_deployment_sim_fal_worker_and_two_webhook_replicas() {
     let db = TestDb::new(QueueKind::Postgres).await;
     let dir = Dir::new();
-    let sim_bind = free_bind();
-    let sim_url = format!("http://{sim_bind}");
-    let jwks = format!("{sim_url}/.well-known/jwks.json");
-    let _sim = spawn(
+    let (_sim, sim) = spawn_announcing(
         &dir,
         &[
             "sim-fal",
             "--bind",
-            &sim_bind,
+            "127.0.0.1:0",
             "--key",
             "split-test-key",
             "--delay-ms",
             "100",
         ],
         &[],
+        &["FAL_QUEUE_URL", "FAL_JWKS_URL"],
     );
-    until_up(&jwks).await;
+    let (sim_url, jwks) = (&sim["FAL_QUEUE_URL"], &sim["FAL_JWKS_URL"]);
+    until_up(jwks).await;
     let common = [
         ("DATABASE_URL", db.url.as_str()),
         ("FAL_KEY", "split-test-key"),
@@ -96,13 +105,21 @@ async fn split_deployment_sim_fal_worker_and_two_webhook_replicas() {
     ];
     assert!(aisha(&dir, &["migrate"], &common).status.success());
     // Each replica: a public address (given to FAL) and a private one (scraped).
-    let replicas: Vec<(String, String)> = (0..2).map(|_| (free_bind(), free_bind())).collect();
+    let mut replicas = Vec::new();
     let mut running = Vec::new();
-    for (public, admin) in &replicas {
+    for _ in 0..2 {
         let mut env = common.to_vec();
-        env.push(("ADMIN_BIND", admin.as_str()));
-        running.push(spawn(&dir, &["webhook", "--bind", public], &env));
+        env.push(("ADMIN_BIND", "127.0.0.1:0"));
+        let (replica, at) = spawn_announcing(
+            &dir,
+            &["webhook", "--bind", "127.0.0.1:0"],
+            &env,
+            &["HTTP_BIND", "ADMIN_BIND"],
+        );
+        let (public, admin) = (at["HTTP_BIND"].clone(), at["ADMIN_BIND"].clone());
         until_up(&format!("http://{public}/ready")).await;
+        running.push(replica);
+        replicas.push((public, admin));
     }
 
     // A worker that tells FAL to call replica A, then one that names replica B.

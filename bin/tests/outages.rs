@@ -17,12 +17,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use aisha_adapters::telegram::sim::{SimConfig, SimTelegram, SimUser, UserAction};
-use aisha_engine::engine::StartOptions;
+use aisha_engine::StartOptions;
 use aisha_engine::testkit::servers::{ThrowawayPostgres, ThrowawayRedis};
 use aisha_engine::testkit::{TestDb, namespace};
 use aisha_engine::{Db, Engine, EngineConfig, Pools, QueueBackend, QueueKind, on_db};
-use common::{Dir, Server, aisha, free_bind, free_port, spawn, until_up};
+use aisha_sim::telegram::{SimConfig, SimTelegram, SimUser, UserAction};
+use common::{Dir, Server, aisha, spawn, spawn_announcing, until_up};
 use serde_json::{Value, json};
 
 /// Settings that make recovery quick enough for a test.
@@ -55,7 +55,7 @@ async fn starter(kind: QueueKind, url: &str, redis: Option<&str>, ns: &str) -> (
             ..EngineConfig::default()
         },
     )
-    .register(aisha_engine::noop3::workflow())
+    .register(aisha_engine::testkit::noop3::workflow())
     .build()
     .await
     .unwrap();
@@ -204,23 +204,23 @@ async fn redis_down_30s_then_back_empty() {
     let tdb = TestDb::new(QueueKind::Redis).await;
     let ns = namespace();
     let dir = Dir::new();
-    let (bind, admin) = (free_bind(), free_bind());
-    let base = format!("http://{bind}");
-    let admin_base = format!("http://{admin}");
     let mut env: Vec<(String, String)> = vec![
         ("DATABASE_URL".into(), tdb.url.clone()),
         ("QUEUE_BACKEND".into(), "redis".into()),
         ("REDIS_URL".into(), redis.url()),
         ("QUEUE_NAMESPACE".into(), ns.clone()),
-        ("HTTP_BIND".into(), bind.clone()),
-        ("ADMIN_BIND".into(), admin.clone()),
+        ("HTTP_BIND".into(), "127.0.0.1:0".into()),
+        ("ADMIN_BIND".into(), "127.0.0.1:0".into()),
         ("WORKER_CONCURRENCY".into(), "8".into()),
         ("DB_MAX_CONNECTIONS".into(), "6".into()),
     ];
     fast(&mut env);
     let (engine, db) = starter(QueueKind::Redis, &tdb.url, Some(&redis.url()), &ns).await;
     let t = Instant::now();
-    let mut worker = spawn(&dir, &["worker"], &refs(&env));
+    let (mut worker, at) =
+        spawn_announcing(&dir, &["worker"], &refs(&env), &["HTTP_BIND", "ADMIN_BIND"]);
+    let base = format!("http://{}", at["HTTP_BIND"]);
+    let admin_base = format!("http://{}", at["ADMIN_BIND"]);
     until_ready_is(&base, 200, Duration::from_secs(30)).await;
     start_runs(&engine, RUNS, 40).await;
     wait_steps(&db, RUNS as i64).await;
@@ -315,13 +315,13 @@ async fn postgres_crash_under_worker_webhook_and_bot() {
     })
     .await
     .unwrap();
-    let fal = format!("127.0.0.1:{}", free_port());
-    let _fal = spawn(
+    let (_fal, fal) = spawn_announcing(
         &dir,
-        &["sim-fal", "--bind", &fal, "--key", "outage-key"],
+        &["sim-fal", "--bind", "127.0.0.1:0", "--key", "outage-key"],
         &[],
+        &["FAL_QUEUE_URL", "FAL_JWKS_URL"],
     );
-    let jwks = format!("http://{fal}/.well-known/jwks.json");
+    let jwks = fal["FAL_JWKS_URL"].clone();
     until_up(&jwks).await;
     let mut env: Vec<(String, String)> = vec![
         ("DATABASE_URL".into(), url.clone()),
@@ -330,7 +330,7 @@ async fn postgres_crash_under_worker_webhook_and_bot() {
         ("WORKER_CONCURRENCY".into(), "8".into()),
         ("DB_MAX_CONNECTIONS".into(), "8".into()),
         ("FAL_KEY".into(), "outage-key".into()),
-        ("FAL_QUEUE_URL".into(), format!("http://{fal}")),
+        ("FAL_QUEUE_URL".into(), fal["FAL_QUEUE_URL"].clone()),
         ("FAL_JWKS_URL".into(), jwks.clone()),
         ("TELEGRAM_BOT_TOKEN".into(), TOKEN.into()),
         ("TELEGRAM_API_URL".into(), sim.base_url.clone()),
@@ -339,24 +339,20 @@ async fn postgres_crash_under_worker_webhook_and_bot() {
     fast(&mut env);
     assert!(aisha(&dir, &["migrate"], &refs(&env)).status.success());
     let (engine, db) = starter(QueueKind::Postgres, &url, None, &ns).await;
-    let role = |args: &[&str], bind: &str| {
+    // Each role on ports of its own choosing (port 0), announced as it starts.
+    let role = |args: &[&str]| {
         let mut e = env.clone();
-        e.push(("HTTP_BIND".into(), bind.into()));
-        spawn(&dir, args, &refs(&e))
+        e.push(("HTTP_BIND".into(), "127.0.0.1:0".into()));
+        e.push(("ADMIN_BIND".into(), "127.0.0.1:0".into()));
+        spawn_announcing(&dir, args, &refs(&e), &["HTTP_BIND", "ADMIN_BIND"])
     };
-    let binds: Vec<String> = (0..3)
-        .map(|_| format!("127.0.0.1:{}", free_port()))
+    let (mut worker, worker_at) = role(&["worker"]);
+    let (mut webhook, webhook_at) = role(&["webhook", "--bind", "127.0.0.1:0"]);
+    let (mut bot, bot_at) = role(&["bot"]);
+    let bases: Vec<String> = [&worker_at, &webhook_at, &bot_at]
+        .iter()
+        .map(|at| format!("http://{}", at["HTTP_BIND"]))
         .collect();
-    let worker_admin = free_bind();
-    let mut worker = {
-        let mut e = env.clone();
-        e.push(("HTTP_BIND".into(), binds[0].clone()));
-        e.push(("ADMIN_BIND".into(), worker_admin.clone()));
-        spawn(&dir, &["worker"], &refs(&e))
-    };
-    let mut webhook = role(&["webhook", "--bind", &binds[1]], &binds[1]);
-    let mut bot = role(&["bot"], &binds[2]);
-    let bases: Vec<String> = binds.iter().map(|b| format!("http://{b}")).collect();
     for b in &bases {
         until_ready_is(b, 200, Duration::from_secs(30)).await;
     }
@@ -390,7 +386,7 @@ async fn postgres_crash_under_worker_webhook_and_bot() {
     say_start(&sim, 3);
     answered(&sim, 3, Duration::from_secs(30)).await;
     // The worker's loops that lost the database were restarted, and are counted.
-    let worker_admin = format!("http://{worker_admin}");
+    let worker_admin = format!("http://{}", worker_at["ADMIN_BIND"]);
     let restarts = metric(&worker_admin, "aisha_queue_worker_restarts_total", "queue=").await
         + metric(
             &worker_admin,
@@ -459,7 +455,7 @@ async fn a_thousand_steps_at_once_stay_in_the_connection_budget() {
     let mut workers = Vec::new();
     for _ in 0..2 {
         let mut e = env.clone();
-        e.push(("HTTP_BIND".into(), format!("127.0.0.1:{}", free_port())));
+        e.push(("HTTP_BIND".into(), "127.0.0.1:0".into()));
         workers.push(spawn(&dir, &["worker"], &refs(&e)));
     }
     // Steps that sleep keep a thousand of them in flight at once.

@@ -4,12 +4,12 @@
 
 mod common;
 
-use aisha_adapters::blob::local::LocalBlobStore;
+use aisha_blob::local::LocalBlobStore;
 use aisha_engine::testkit::TestDb;
 use aisha_engine::{Db, QueueKind};
 use aisha_workflows::blob::{BlobKey, BlobStore};
 use aisha_workflows::outbox::Outbox;
-use common::{Dir, aisha, free_port, json, spawn, until_up, wait_for_run};
+use common::{Dir, aisha, json, spawn, spawn_announcing, until_up, wait_for_run};
 use serde_json::Value;
 
 #[test]
@@ -66,28 +66,34 @@ fn start(dir: &Dir, env: &[(&str, &str)], workflow: &str, input: &str) -> String
 async fn worker_killed_between_submit_and_callback() {
     let db = TestDb::new(QueueKind::Postgres).await;
     let dir = Dir::new();
-    let sim_bind = format!("127.0.0.1:{}", free_port());
-    let sim_url = format!("http://{sim_bind}");
-    let jwks = format!("{sim_url}/.well-known/jwks.json");
-    let _sim = spawn(
+    let (_sim, sim) = spawn_announcing(
         &dir,
-        &["sim-fal", "--bind", &sim_bind, "--delay-ms", "1500"],
+        &["sim-fal", "--bind", "127.0.0.1:0", "--delay-ms", "1500"],
         &[],
+        &["FAL_QUEUE_URL", "FAL_JWKS_URL"],
     );
-    until_up(&jwks).await;
-    let bind = format!("127.0.0.1:{}", free_port());
+    let (sim_url, jwks) = (&sim["FAL_QUEUE_URL"], &sim["FAL_JWKS_URL"]);
+    until_up(jwks).await;
     let data = dir.0.join("data");
     let data_s = data.display().to_string();
-    let env = [
+    let mut env = vec![
         ("DATABASE_URL", db.url.as_str()),
         ("DATA_DIR", data_s.as_str()),
         ("FAL_KEY", "k"),
         ("FAL_QUEUE_URL", sim_url.as_str()),
         ("FAL_JWKS_URL", jwks.as_str()),
         ("WEBHOOK_SECRET", "crash-test-webhook-secret-0123456789"),
-        ("HTTP_BIND", bind.as_str()),
     ];
-    let mut server = spawn(&dir, &["serve"], &env);
+    let (mut server, at) = spawn_announcing(
+        &dir,
+        &["serve"],
+        &[env.as_slice(), &[("HTTP_BIND", "127.0.0.1:0")]].concat(),
+        &["HTTP_BIND"],
+    );
+    // The restarted server below must listen where the first one did: FAL's callback for
+    // the job in flight names this address. Every later command gets it.
+    let bind = at["HTTP_BIND"].clone();
+    env.push(("HTTP_BIND", bind.as_str()));
     until_up(&format!("http://{bind}/ready")).await;
     json(&aisha(
         &dir,
@@ -100,13 +106,7 @@ async fn worker_killed_between_submit_and_callback() {
     let mut photos = Vec::new();
     for i in 0..10u8 {
         let key = BlobKey::new(&["uploads", &format!("p{i}.png")]).unwrap();
-        let img = image::RgbImage::from_fn(600, 700, |x, y| {
-            image::Rgb([(x % 255) as u8 ^ i, (y % 255) as u8, i * 20])
-        });
-        let mut png = Vec::new();
-        image::DynamicImage::ImageRgb8(img)
-            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .unwrap();
+        let png = aisha_sim::photos::photo(600, 700, i);
         blobs.put(&key, png.into(), "image/png").await.unwrap();
         photos.push(key);
     }
@@ -124,6 +124,7 @@ async fn worker_killed_between_submit_and_callback() {
     // FAL has the job; its callback is 1.5 s away. The whole process dies.
     server.0.kill().unwrap();
     server.0.wait().unwrap();
+    // On the first server's address (in `env`), where FAL will call back.
     server = spawn(&dir, &["serve"], &env);
     let done = wait_for_run(&dir, &run, "succeeded", &env).await;
     assert_eq!(done["state"]["stored"].as_array().unwrap().len(), 2);

@@ -5,13 +5,12 @@
 
 mod common;
 
+use aisha_sim::photos::jpeg;
 use std::time::{Duration, Instant};
 
-use aisha_adapters::telegram::sim::{
-    Fault, Pay, SentCall, SimConfig, SimTelegram, SimUser, UserAction,
-};
+use aisha_sim::telegram::{Fault, Pay, SentCall, SimConfig, SimTelegram, SimUser, UserAction};
 use base64::Engine as _;
-use common::{Dir, Server, aisha, free_port, json, spawn, until_up};
+use common::{Dir, Server, aisha, json, spawn_announcing, until_up};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "123456:TEST-token-abcdefgh";
@@ -26,24 +25,6 @@ fn act(u: &SimUser, rest: Value) -> UserAction {
     let mut v = rest;
     v["user"] = serde_json::to_value(u).unwrap();
     serde_json::from_value(v).unwrap()
-}
-
-fn photo(w: u32, h: u32, seed: u8) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([
-            (x * 255 / w) as u8 ^ seed,
-            (y * 255 / h) as u8,
-            seed.wrapping_mul(37),
-        ])
-    });
-    let mut out = Vec::new();
-    image::DynamicImage::ImageRgb8(img)
-        .write_to(
-            &mut std::io::Cursor::new(&mut out),
-            image::ImageFormat::Jpeg,
-        )
-        .unwrap();
-    out
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -91,9 +72,8 @@ impl Bot {
         .await
         .unwrap();
         let dir = Dir::new();
-        let port = free_port();
         let mut env: Vec<(String, String)> = vec![
-            ("HTTP_BIND".into(), format!("127.0.0.1:{port}")),
+            ("HTTP_BIND".into(), "127.0.0.1:0".into()),
             ("TELEGRAM_BOT_TOKEN".into(), TOKEN.into()),
             ("TELEGRAM_API_URL".into(), sim.base_url.clone()),
             ("TELEGRAM_ADMIN_IDS".into(), ADMIN.to_string()),
@@ -122,7 +102,13 @@ impl Bot {
     }
 
     async fn up(&mut self) {
-        self.server = Some(spawn(&self.dir, &["serve"], &self.env()));
+        let (server, at) = spawn_announcing(&self.dir, &["serve"], &self.env(), &["HTTP_BIND"]);
+        self.server = Some(server);
+        // A restarted bot listens where the first one did (FAL calls back the address it was
+        // given), so the first one's real address replaces the port 0 it started with.
+        if let Some((_, bind)) = self.env.iter_mut().find(|(k, _)| k == "HTTP_BIND") {
+            bind.clone_from(&at["HTTP_BIND"]);
+        }
         until_up(&format!("http://{}/health", self.bind())).await;
     }
 
@@ -235,9 +221,9 @@ async fn train_avatar(bot: &mut Bot, u: &SimUser, bad_at: Option<usize>) {
     let mut good = 0;
     for i in 0..20u8 {
         let bytes = if Some(i as usize) == bad_at {
-            photo(200, 150, i)
+            jpeg(200, 150, i)
         } else {
-            photo(640, 800, i)
+            jpeg(640, 800, i)
         };
         if Some(i as usize) != bad_at {
             good += 1;
@@ -535,9 +521,9 @@ async fn refused_photos_are_replaced_through_the_chat() {
     let mut keys = Vec::new();
     for i in 0..10u8 {
         let bytes = if i == 3 {
-            photo(200, 150, i)
+            jpeg(200, 150, i)
         } else {
-            photo(640, 800, i)
+            jpeg(640, 800, i)
         };
         std::fs::write(folder.join(format!("{i}.img")), bytes).unwrap();
         keys.push(format!("uploads/901/ops/{i}.img"));
@@ -574,7 +560,7 @@ async fn refused_photos_are_replaced_through_the_chat() {
     );
     bot.send(
         &u,
-        json!({"photo": {"bytes_b64": b64(&photo(640, 800, 99))}}),
+        json!({"photo": {"bytes_b64": b64(&jpeg(640, 800, 99))}}),
     );
     bot.said(901, "carrying on with the training").await;
     bot.said(901, "Avatar “Ops” is ready").await;

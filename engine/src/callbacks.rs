@@ -8,12 +8,12 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::Inner;
 use crate::error::{EngineError, Result};
+use crate::inner::Inner;
 use crate::limits;
 use crate::on_tx;
 use crate::queue::Txn;
-use crate::runs::{RunRow, fetch_run};
+use crate::runs::{RunRow, RunStatus, fetch_run};
 use crate::time::now_ms;
 use crate::transitions::{Move, move_to};
 
@@ -94,7 +94,7 @@ pub(crate) async fn park(
         .execute(c)
         .await.map(|r| r.rows_affected()))?;
         limits::release_permit(e, tx, &run.id).await?;
-        move_to(e, tx, run, "waiting", continuation(run, &payload)).await?;
+        move_to(e, tx, run, RunStatus::Waiting, continuation(run, &payload)).await?;
         e.observer.callback(provider, "resolved");
     }
     Ok(())
@@ -139,9 +139,9 @@ pub(crate) async fn resolve(
         if let Some((run_id, seq, parked_at)) = claimed {
             let run = fetch_run(&mut tx, &run_id).await?;
             let applied = match &run {
-                Some(r) if r.seq == seq && r.status == "waiting" => {
+                Some(r) if r.seq == seq && r.status == RunStatus::Waiting => {
                     limits::release_permit(e, &mut tx, &r.id).await?;
-                    move_to(e, &mut tx, r, "waiting", continuation(r, &body)).await?
+                    move_to(e, &mut tx, r, RunStatus::Waiting, continuation(r, &body)).await?
                 }
                 _ => false,
             };

@@ -1,6 +1,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// How long a caller waits for a free database connection before giving up with
+/// [`EngineError::NoConnection`](crate::EngineError::NoConnection) (a retryable error for a
+/// step). Here rather than in `db`, which it configures, because the error's message names it
+/// too and `error` sits below `db`.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How the engine runs. Every field has a production default; the binary fills it from the
 /// environment.
 #[derive(Debug, Clone)]

@@ -101,9 +101,7 @@ impl Budget {
     }
 }
 
-/// How long a caller waits for a free connection before giving up with
-/// [`EngineError::NoConnection`] (a retryable error for a step).
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::config::ACQUIRE_TIMEOUT;
 
 /// Every connection a process opens to its database, within one [`Budget`].
 #[derive(Debug, Clone)]
@@ -182,6 +180,22 @@ async fn pg_pool(opts: PgConnectOptions, size: u32) -> Result<PgPool> {
         .await?)
 }
 
+/// Where applied migrations are recorded, for every owner.
+const MIGRATIONS_TABLE: &str = "aisha_migrations";
+
+/// One owner's migrations, for each backend: `|| sqlx::migrate!("…/postgres")` and the same
+/// for SQLite (a function, because a `Migrator` is configured per run and is not `Clone`).
+pub struct Migrations {
+    pub postgres: fn() -> sqlx::migrate::Migrator,
+    pub sqlite: fn() -> sqlx::migrate::Migrator,
+}
+
+/// The engine's tables: runs, step attempts, callbacks, provider permits.
+pub static MIGRATIONS: Migrations = Migrations {
+    postgres: || sqlx::migrate!("../migrations/engine/postgres"),
+    sqlite: || sqlx::migrate!("../migrations/engine/sqlite"),
+};
+
 impl Db {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -190,19 +204,24 @@ impl Db {
         }
     }
 
-    /// Applies our migrations (`migrations/postgres` or `migrations/sqlite`).
+    /// Applies the engine's own migrations (`migrations/engine/`). Each crate that owns
+    /// tables applies its own the same way ([`Db::apply`]); `aisha migrate` runs them all.
     pub async fn migrate(&self) -> Result<()> {
+        self.apply(&MIGRATIONS).await
+    }
+
+    /// Applies one owner's migrations. All owners share one history table, so each set
+    /// ignores the versions of the others (they are applied, not missing).
+    pub async fn apply(&self, migrations: &Migrations) -> Result<()> {
+        let mut m = match self {
+            Db::Postgres(_) => (migrations.postgres)(),
+            Db::Sqlite(_) => (migrations.sqlite)(),
+        };
+        m.dangerous_set_table_name(MIGRATIONS_TABLE);
+        m.set_ignore_missing(true);
         match self {
-            Db::Postgres(p) => {
-                let mut m = sqlx::migrate!("../migrations/postgres");
-                m.dangerous_set_table_name("aisha_migrations");
-                m.run(p).await?;
-            }
-            Db::Sqlite(p) => {
-                let mut m = sqlx::migrate!("../migrations/sqlite");
-                m.dangerous_set_table_name("aisha_migrations");
-                m.run(p).await?;
-            }
+            Db::Postgres(p) => m.run(p).await?,
+            Db::Sqlite(p) => m.run(p).await?,
         }
         Ok(())
     }

@@ -12,37 +12,17 @@ use crate::callbacks::{self, ResolveOutcome};
 use crate::config::EngineConfig;
 use crate::db::Db;
 use crate::error::{EngineError, Result};
-use crate::group_commit::{Batcher, CommitStats};
+use crate::group_commit::CommitStats;
 use crate::health::Health;
+use crate::inner::Inner;
 use crate::limits;
 use crate::observer::{NoopObserver, Observer};
 use crate::on_tx;
 use crate::queue::{QueueBackend, StepTask};
-use crate::runs::{held, queue_name};
-use crate::start_writes::{NewRun, StartWriter};
-use crate::step_writes::{ClaimWriter, StepOkWriter};
+use crate::runs::{Held, RunStatus, queue_name};
+use crate::start_writes::NewRun;
 use crate::time::now_ms;
 use crate::workflow::{DynWorkflow, LimitMode, Workflow};
-
-pub(crate) struct Inner {
-    pub db: Db,
-    /// Step leases (claims): see [`QueueBackend::lease_db`].
-    pub lease_db: Db,
-    pub queue: QueueBackend,
-    pub config: EngineConfig,
-    pub workflows: HashMap<&'static str, Arc<dyn DynWorkflow>>,
-    pub observer: Arc<dyn Observer>,
-    /// Unique per process start: apalis leaves tasks of a restarted same-named worker
-    /// Running forever.
-    pub instance: String,
-    /// The supervised loops of this process (the engine's and the adapters').
-    pub health: Health,
-    /// Group commits of step claims and of step transitions (see `group_commit`).
-    pub claims: Batcher<ClaimWriter>,
-    pub step_ok: Batcher<StepOkWriter>,
-    /// Group commit of plain starts (see `start_writes`).
-    pub starts: Batcher<StartWriter>,
-}
 
 /// Cheap to clone; every clone is the same engine.
 #[derive(Clone)]
@@ -75,45 +55,13 @@ impl EngineBuilder {
     }
 
     pub async fn build(self) -> Result<Engine> {
-        let instance = format!(
-            "{}-{}",
-            std::process::id(),
-            &ulid::Ulid::generate().to_string()[16..]
+        let inner = Inner::new(
+            self.db,
+            self.queue,
+            self.config,
+            self.workflows,
+            self.observer,
         );
-        let writer = self.queue.writer_db(&self.db);
-        let lease_db = self.queue.lease_db(&self.db);
-        let claims = Batcher::new(ClaimWriter {
-            // SQLite's claims are writes like any other: its one writer takes them.
-            db: match &writer {
-                Db::Sqlite(_) => writer.clone(),
-                Db::Postgres(_) => lease_db.clone(),
-            },
-            instance: instance.clone(),
-        });
-        let starts = Batcher::new(StartWriter {
-            db: writer.clone(),
-            queue: self.queue.clone(),
-            namespace: self.config.namespace.clone(),
-        });
-        let step_ok = Batcher::new(StepOkWriter {
-            db: writer,
-            queue: self.queue.clone(),
-            namespace: self.config.namespace.clone(),
-            instance: instance.clone(),
-        });
-        let inner = Inner {
-            claims,
-            step_ok,
-            starts,
-            lease_db,
-            db: self.db,
-            queue: self.queue,
-            config: self.config,
-            workflows: self.workflows,
-            observer: self.observer,
-            instance,
-            health: Health::default(),
-        };
         limits::sync_capacities(&inner).await?;
         Ok(Engine {
             inner: Arc::new(inner),
@@ -252,7 +200,7 @@ impl Engine {
                             limit,
                         });
                     }
-                    LimitMode::Queue => held_by = Some(held::SUBJECT),
+                    LimitMode::Queue => held_by = Some(Held::Subject),
                 }
             }
         }
@@ -261,7 +209,7 @@ impl Engine {
         let inserted = on_tx!(tx.conn(), c => sqlx::query(
             "INSERT INTO workflow_runs (id, workflow, status, step, attempt, seq, state, subject, \
                 idempotency_key, parent_run_id, held, due_at, created_at, updated_at) \
-             VALUES ($1, $2, 'pending', $3, 1, 1, $4, $5, $6, $7, $8, $9, $9, $9) \
+             VALUES ($1, $2, $10, $3, 1, 1, $4, $5, $6, $7, $8, $9, $9, $9) \
              ON CONFLICT (workflow, idempotency_key) DO NOTHING",
         )
         .bind(&id)
@@ -271,8 +219,9 @@ impl Engine {
         .bind(&opts.subject)
         .bind(&opts.idempotency_key)
         .bind(&opts.parent_run_id)
-        .bind(held_by)
+        .bind(&held_by)
         .bind(now)
+        .bind(RunStatus::Pending)
         .execute(c)
         .await.map(|r| r.rows_affected()))?;
         if inserted == 0 {
@@ -327,7 +276,7 @@ async fn find_by_key(
     key: Option<&str>,
 ) -> Result<Option<Started>> {
     let Some(key) = key else { return Ok(None) };
-    let found: Option<(String, Option<String>)> = on_tx!(tx.conn(), c => sqlx::query_as(
+    let found: Option<(String, Option<Held>)> = on_tx!(tx.conn(), c => sqlx::query_as(
         "SELECT id, held FROM workflow_runs WHERE workflow = $1 AND idempotency_key = $2",
     )
     .bind(workflow)
@@ -337,6 +286,6 @@ async fn find_by_key(
     Ok(found.map(|(run_id, held)| Started {
         run_id,
         created: false,
-        held: held.as_deref() == Some(held::SUBJECT),
+        held: held == Some(Held::Subject),
     }))
 }

@@ -8,7 +8,7 @@ pub enum EngineError {
     /// refused new ones): the caller retries later.
     #[error(
         "no database connection free within {}s (DB_MAX_CONNECTIONS caps them); try again",
-        crate::db::ACQUIRE_TIMEOUT.as_secs()
+        crate::config::ACQUIRE_TIMEOUT.as_secs()
     )]
     NoConnection,
     #[error("migration failed: {0}")]

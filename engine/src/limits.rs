@@ -2,11 +2,11 @@
 //! per provider. A limited run waits as a held row, holding no task and no worker slot.
 
 use crate::db::DbTx;
-use crate::engine::Inner;
 use crate::error::Result;
+use crate::inner::Inner;
 use crate::on_tx;
 use crate::queue::Txn;
-use crate::runs::{Dispatchable, held, release};
+use crate::runs::{Dispatchable, Held, release};
 
 /// Serialises starts and admissions of one (workflow, subject) on Postgres; SQLite's
 /// `BEGIN IMMEDIATE` already serialises every writer.
@@ -28,7 +28,7 @@ pub(crate) async fn active_for_subject(tx: &mut Txn, workflow: &str, subject: &s
     )
     .bind(workflow)
     .bind(subject)
-    .bind(held::SUBJECT)
+    .bind(Held::Subject)
     .fetch_one(c)
     .await)?;
     Ok(n)
@@ -56,11 +56,18 @@ pub(crate) async fn admit_subject(
     )
     .bind(workflow)
     .bind(subject)
-    .bind(held::SUBJECT)
+    .bind(Held::Subject)
     .bind(free)
     .fetch_all(c)
     .await)?;
-    release(e, tx, rows, Some(held::SUBJECT)).await
+    release(
+        &e.queue,
+        &e.config.namespace,
+        tx,
+        rows,
+        Some(&Held::Subject),
+    )
+    .await
 }
 
 /// Writes the configured capacities (a provider absent from the configuration is unlimited).
@@ -140,7 +147,7 @@ pub(crate) async fn release_permit(e: &Inner, tx: &mut Txn, run_id: &str) -> Res
 
 /// Lets up to `n` runs held for `provider` go (they take their permit when their step runs).
 pub(crate) async fn admit_provider(e: &Inner, tx: &mut Txn, provider: &str, n: i64) -> Result<u64> {
-    let reason = format!("{}{provider}", held::PROVIDER_PREFIX);
+    let reason = Held::Provider(provider.to_string());
     let rows: Vec<Dispatchable> = on_tx!(tx.conn(), c => sqlx::query_as(
         "SELECT workflow, id, seq, step, attempt FROM workflow_runs WHERE status = 'pending' AND held = $1 \
          ORDER BY created_at, id LIMIT $2",
@@ -149,7 +156,7 @@ pub(crate) async fn admit_provider(e: &Inner, tx: &mut Txn, provider: &str, n: i
     .bind(n)
     .fetch_all(c)
     .await)?;
-    release(e, tx, rows, Some(&reason)).await
+    release(&e.queue, &e.config.namespace, tx, rows, Some(&reason)).await
 }
 
 /// Free permits of `provider` right now (None: unlimited).

@@ -14,6 +14,6 @@ pub trait Observer: Send + Sync {
 }
 
 /// The observer that observes nothing.
-pub struct NoopObserver;
+pub(crate) struct NoopObserver;
 
 impl Observer for NoopObserver {}

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::queue::QueueDepth;
-use crate::runs::{COMPENSATE, RunRow, RunStatus, queue_name};
+use crate::runs::{COMPENSATE, Held, RunRow, RunStatus, queue_name};
 use crate::time::rfc3339;
 use crate::transitions::{Move, move_to, to_compensation};
 use crate::{on_db, on_tx};
@@ -24,7 +24,7 @@ pub struct RunFilter {
 pub struct RunSummary {
     pub id: String,
     pub workflow: String,
-    pub status: String,
+    pub status: RunStatus,
     pub step: String,
     /// Attempt number of the current step.
     pub attempts: i64,
@@ -74,7 +74,7 @@ pub struct RunDetail {
     pub idempotency_key: Option<String>,
     pub parent_run_id: Option<String>,
     pub failed_step: Option<String>,
-    pub held: Option<String>,
+    pub held: Option<Held>,
     pub waiting_on: Option<WaitInfo>,
     pub finished_at: Option<String>,
     pub timeline: Vec<TimelineEntry>,
@@ -83,7 +83,7 @@ pub struct RunDetail {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RunCount {
     pub workflow: String,
-    pub status: String,
+    pub status: RunStatus,
     pub count: i64,
 }
 
@@ -91,7 +91,7 @@ fn summary(r: &RunRow) -> RunSummary {
     RunSummary {
         id: r.id.clone(),
         workflow: r.workflow.clone(),
-        status: r.status.clone(),
+        status: r.status,
         step: r.step.clone(),
         attempts: r.attempt,
         subject: r.subject.clone(),
@@ -103,13 +103,12 @@ fn summary(r: &RunRow) -> RunSummary {
 
 impl Engine {
     pub async fn list_runs(&self, f: &RunFilter) -> Result<Vec<RunSummary>> {
-        let status = f.status.map(|s| s.as_str());
         let limit = f.limit.unwrap_or(100).clamp(1, 10_000);
         let rows: Vec<RunRow> = on_db!(&self.inner.db, p => sqlx::query_as(
             "SELECT * FROM workflow_runs WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR workflow = $2) \
              AND ($3 IS NULL OR subject = $3) ORDER BY created_at DESC, id DESC LIMIT $4",
         )
-        .bind(status)
+        .bind(f.status)
         .bind(f.workflow.as_deref())
         .bind(f.subject.as_deref())
         .bind(limit)
@@ -148,7 +147,7 @@ impl Engine {
                 error: a.error,
             })
             .collect();
-        if r.status == "running" {
+        if r.status == RunStatus::Running {
             timeline.push(TimelineEntry {
                 step: r.step.clone(),
                 attempt: r.attempt,
@@ -160,7 +159,7 @@ impl Engine {
                 error: None,
             });
         }
-        let waiting_on = (r.status == "waiting").then(|| WaitInfo {
+        let waiting_on = (r.status == RunStatus::Waiting).then(|| WaitInfo {
             provider: r.wait_provider.clone().unwrap_or_default(),
             external_id: r.wait_external_id.clone().unwrap_or_default(),
             deadline_at: r.deadline_at.map(rfc3339),
@@ -183,12 +182,12 @@ impl Engine {
     pub async fn retry_run(&self, id: &str) -> Result<RunSummary> {
         let e = &self.inner;
         let r = self.get_run(id).await?;
-        if r.status != "failed" {
+        if r.status != RunStatus::Failed {
             return Err(EngineError::WrongStatus {
                 run: id.into(),
-                status: r.status,
+                status: r.status.to_string(),
                 action: "retry",
-                expected: "failed",
+                expected: RunStatus::Failed.as_str(),
             });
         }
         let step = r.failed_step.clone().unwrap_or_else(|| r.step.clone());
@@ -197,7 +196,7 @@ impl Engine {
             e,
             &mut tx,
             &r,
-            "failed",
+            RunStatus::Failed,
             Move {
                 step: &step,
                 attempt: 1,
@@ -226,11 +225,10 @@ impl Engine {
         let e = &self.inner;
         for _ in 0..5 {
             let r = self.get_run(id).await?;
-            let status = r.status();
-            if status.is_terminal() || r.step == COMPENSATE {
+            if r.status.is_terminal() || r.step == COMPENSATE {
                 return Err(EngineError::WrongStatus {
                     run: id.into(),
-                    status: r.status,
+                    status: r.status.to_string(),
                     action: "cancel",
                     expected: "pending, running or waiting",
                 });
@@ -240,8 +238,8 @@ impl Engine {
                 e,
                 &mut tx,
                 &r,
-                status.as_str(),
-                "cancelled",
+                r.status,
+                RunStatus::Cancelled,
                 "cancelled by operator",
             )
             .await?
@@ -284,7 +282,7 @@ impl Engine {
     }
 
     pub async fn run_counts(&self) -> Result<Vec<RunCount>> {
-        let rows: Vec<(String, String, i64)> = on_db!(&self.inner.db, p => sqlx::query_as(
+        let rows: Vec<(String, RunStatus, i64)> = on_db!(&self.inner.db, p => sqlx::query_as(
             "SELECT workflow, status, count(*) FROM workflow_runs GROUP BY workflow, status",
         )
         .fetch_all(p)

@@ -8,11 +8,11 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::engine::Inner;
 use crate::error::Result;
+use crate::inner::Inner;
 use crate::limits;
 use crate::on_db;
-use crate::runs::{Dispatchable, RunRow, held, queue_name, record_attempt, release};
+use crate::runs::{Dispatchable, Held, RunRow, RunStatus, queue_name, record_attempt, release};
 use crate::time::{ms, now_ms};
 use crate::transitions::retry_or_fail;
 
@@ -53,7 +53,7 @@ pub(crate) async fn run(e: Arc<Inner>, mut stop: watch::Receiver<bool>) -> Resul
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Repairs {
+pub(crate) struct Repairs {
     pub lost_steps: u64,
     pub requeued: u64,
     pub admitted: u64,
@@ -92,7 +92,7 @@ async fn expired_leases(e: &Inner) -> Result<u64> {
             run.lease_id.as_deref().unwrap_or("?")
         );
         let mut tx = e.queue.begin(&e.db).await?;
-        if retry_or_fail(e, &mut tx, &run, "running", &msg, false)
+        if retry_or_fail(e, &mut tx, &run, RunStatus::Running, &msg, false)
             .await?
             .is_some()
         {
@@ -156,7 +156,7 @@ async fn requeue_pending_before(e: &Inner, cutoff: i64) -> Result<u64> {
         return Ok(0);
     }
     let mut tx = e.queue.begin(&e.db).await?;
-    let n = release(e, &mut tx, rows, None).await?;
+    let n = release(&e.queue, &e.config.namespace, &mut tx, rows, None).await?;
     e.queue.commit(tx).await?;
     Ok(n)
 }
@@ -173,7 +173,7 @@ async fn admit_held(e: &Inner) -> Result<u64> {
              AND held = $2 AND subject IS NOT NULL LIMIT 100",
         )
         .bind(name)
-        .bind(held::SUBJECT)
+        .bind(Held::Subject)
         .fetch_all(p)
         .await)?;
         for subject in subjects {

@@ -12,9 +12,9 @@ use apalis_core::backend::ext::poll_strategy::Strategy;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::engine::Inner;
 use crate::error::Result;
 use crate::health::LoopName;
+use crate::inner::Inner;
 use crate::nudge::Nudge;
 use crate::queue::{QueueBackend, StepTask, listener, redis_storage};
 use crate::runs::queue_name;

@@ -9,10 +9,10 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, info_span, warn};
 
 use crate::callbacks;
-use crate::engine::Inner;
 use crate::error::Result;
+use crate::inner::Inner;
 use crate::on_db;
-use crate::runs::{Dispatchable, RunRow, held, record_attempt, release};
+use crate::runs::{Dispatchable, Held, RunRow, RunStatus, record_attempt, release};
 use crate::time::now_ms;
 use crate::transitions::to_compensation;
 use crate::workflow::{PollInfo, PollOutcome};
@@ -47,7 +47,7 @@ pub(crate) async fn dispatch_due(e: &Inner) -> Result<u64> {
         "SELECT workflow, id, seq, step, attempt FROM workflow_runs \
          WHERE status = 'pending' AND held = $1 AND due_at <= $2 ORDER BY due_at LIMIT 500",
     )
-    .bind(held::DELAY)
+    .bind(Held::Delay)
     .bind(now_ms())
     .fetch_all(p)
     .await)?;
@@ -55,7 +55,14 @@ pub(crate) async fn dispatch_due(e: &Inner) -> Result<u64> {
         return Ok(0);
     }
     let mut tx = e.queue.begin(&e.db).await?;
-    let n = release(e, &mut tx, due, Some(held::DELAY)).await?;
+    let n = release(
+        &e.queue,
+        &e.config.namespace,
+        &mut tx,
+        due,
+        Some(&Held::Delay),
+    )
+    .await?;
     e.queue.commit(tx).await?;
     Ok(n)
 }
@@ -153,7 +160,7 @@ async fn poll_one(e: &Arc<Inner>, run: RunRow) -> Result<()> {
 
 async fn fail_waiting(e: &Arc<Inner>, run: &RunRow, msg: &str) -> Result<()> {
     let mut tx = e.queue.begin(&e.db).await?;
-    if to_compensation(e, &mut tx, run, "waiting", "failed", msg).await? {
+    if to_compensation(e, &mut tx, run, RunStatus::Waiting, RunStatus::Failed, msg).await? {
         record_attempt(
             &mut tx,
             run,

@@ -2,12 +2,12 @@
 //! is a conditional update on `(id, seq, status)` that bumps `seq`, so it applies at most
 //! once; `Ok(false)` means the run had already moved on and nothing was changed.
 
-use crate::engine::Inner;
 use crate::error::Result;
+use crate::inner::Inner;
 use crate::limits;
 use crate::on_tx;
 use crate::queue::{StepTask, Txn};
-use crate::runs::{COMPENSATE, RunRow, dispatch};
+use crate::runs::{COMPENSATE, RunRow, RunStatus, dispatch};
 use crate::time::now_ms;
 
 /// Where a run goes next, from status `from`.
@@ -25,12 +25,12 @@ pub(crate) async fn move_to(
     e: &Inner,
     tx: &mut Txn,
     run: &RunRow,
-    from: &str,
+    from: RunStatus,
     m: Move<'_>,
 ) -> Result<bool> {
     let now = now_ms();
     let n = on_tx!(tx.conn(), c => sqlx::query(
-        "UPDATE workflow_runs SET status = 'pending', step = $3, attempt = $4, seq = seq + 1, \
+        "UPDATE workflow_runs SET status = $10, step = $3, attempt = $4, seq = seq + 1, \
             state = COALESCE($5, state), error = $6, callback_payload = $7, lease_id = NULL, \
             lease_until = NULL, wake_at = NULL, deadline_at = NULL, poll_every_ms = NULL, \
             wait_provider = NULL, wait_external_id = NULL, held = NULL, due_at = $8, updated_at = $8 \
@@ -45,6 +45,7 @@ pub(crate) async fn move_to(
     .bind(m.callback_payload)
     .bind(now)
     .bind(from)
+    .bind(RunStatus::Pending)
     .execute(c)
     .await.map(|r| r.rows_affected()))?;
     if n == 0 {
@@ -74,13 +75,13 @@ pub(crate) async fn to_compensation(
     e: &Inner,
     tx: &mut Txn,
     run: &RunRow,
-    from: &str,
-    final_status: &str,
+    from: RunStatus,
+    final_status: RunStatus,
     error: &str,
 ) -> Result<bool> {
     let now = now_ms();
     let n = on_tx!(tx.conn(), c => sqlx::query(
-        "UPDATE workflow_runs SET status = 'pending', step = $3, failed_step = $4, final_status = $5, \
+        "UPDATE workflow_runs SET status = $9, step = $3, failed_step = $4, final_status = $5, \
             error = $6, attempt = 1, seq = seq + 1, lease_id = NULL, lease_until = NULL, wake_at = NULL, \
             deadline_at = NULL, poll_every_ms = NULL, held = NULL, due_at = $7, updated_at = $7 \
          WHERE id = $1 AND seq = $2 AND status = $8",
@@ -93,6 +94,7 @@ pub(crate) async fn to_compensation(
     .bind(error)
     .bind(now)
     .bind(from)
+    .bind(RunStatus::Pending)
     .execute(c)
     .await.map(|r| r.rows_affected()))?;
     if n == 0 {
@@ -111,7 +113,7 @@ pub(crate) async fn to_compensation(
 
 /// How a run ends: its terminal status, the step it rests on, its last state and error.
 pub(crate) struct Ending<'a> {
-    pub status: &'a str,
+    pub status: RunStatus,
     pub step: &'a str,
     pub state: Option<&'a str>,
     pub error: Option<&'a str>,
@@ -122,7 +124,7 @@ pub(crate) async fn finish(
     e: &Inner,
     tx: &mut Txn,
     run: &RunRow,
-    from: &str,
+    from: RunStatus,
     end: Ending<'_>,
 ) -> Result<bool> {
     let Ending {
@@ -165,7 +167,7 @@ pub(crate) async fn retry_or_fail(
     e: &Inner,
     tx: &mut Txn,
     run: &RunRow,
-    from: &str,
+    from: RunStatus,
     error: &str,
     permanent: bool,
 ) -> Result<Option<&'static str>> {
@@ -196,7 +198,7 @@ pub(crate) async fn retry_or_fail(
     let applied = if compensating {
         // Compensation itself gave up: settle the run anyway, with both errors on record.
         let failed_step = run.failed_step.clone().unwrap_or_else(|| run.step.clone());
-        let final_status = run.final_status.clone().unwrap_or_else(|| "failed".into());
+        let final_status = run.final_status.unwrap_or(RunStatus::Failed);
         let msg = format!(
             "{}; compensation failed: {error}",
             run.error.as_deref().unwrap_or("failed")
@@ -207,7 +209,7 @@ pub(crate) async fn retry_or_fail(
             run,
             from,
             Ending {
-                status: &final_status,
+                status: final_status,
                 step: &failed_step,
                 state: None,
                 error: Some(&msg),
@@ -215,7 +217,7 @@ pub(crate) async fn retry_or_fail(
         )
         .await?
     } else {
-        to_compensation(e, tx, run, from, "failed", error).await?
+        to_compensation(e, tx, run, from, RunStatus::Failed, error).await?
     };
     Ok(applied.then_some("failed"))
 }

@@ -10,12 +10,12 @@ use serde_json::Value;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::callbacks;
-use crate::engine::Inner;
 use crate::error::{EngineError, Result};
+use crate::inner::Inner;
 use crate::on_db;
 use crate::on_tx;
 use crate::queue::StepTask;
-use crate::runs::{COMPENSATE, RunRow, held, record_attempt};
+use crate::runs::{COMPENSATE, Held, RunRow, RunStatus, record_attempt};
 use crate::step_writes::{Claim, StepOk};
 use crate::time::{ms, now_ms};
 use crate::transitions::{Ending, Move, finish, move_to, retry_or_fail};
@@ -123,15 +123,16 @@ async fn take_permit_or_hold(e: &Arc<Inner>, run: &RunRow, provider: &str) -> Re
         e.queue.commit(tx).await?;
         return Ok(true);
     }
-    let reason = format!("{}{provider}", held::PROVIDER_PREFIX);
+    let reason = Held::Provider(provider.to_string());
     on_tx!(tx.conn(), c => sqlx::query(
-        "UPDATE workflow_runs SET status = 'pending', held = $3, seq = seq + 1, lease_id = NULL, \
+        "UPDATE workflow_runs SET status = $5, held = $3, seq = seq + 1, lease_id = NULL, \
             lease_until = NULL, due_at = $4, updated_at = $4 WHERE id = $1 AND seq = $2 AND status = 'running'",
     )
     .bind(&run.id)
     .bind(run.seq)
     .bind(&reason)
     .bind(now_ms())
+    .bind(RunStatus::Pending)
     .execute(c)
     .await.map(|r| r.rows_affected()))?;
     e.queue.commit(tx).await?;
@@ -227,7 +228,11 @@ async fn apply(
                     callback_payload: None,
                     delay_ms: 0,
                 };
-                (move_to(e, &mut tx, run, "running", m).await?, "ok", None)
+                (
+                    move_to(e, &mut tx, run, RunStatus::Running, m).await?,
+                    "ok",
+                    None,
+                )
             }
             Ok(ErasedNext::Goto { step, .. }) => {
                 let msg = format!("step `{}` went to unknown step `{step}`", run.step);
@@ -239,9 +244,9 @@ async fn apply(
                     e,
                     &mut tx,
                     run,
-                    "running",
+                    RunStatus::Running,
                     Ending {
-                        status: "succeeded",
+                        status: RunStatus::Succeeded,
                         step: &run.step,
                         state: Some(&state),
                         error: None,
@@ -270,7 +275,7 @@ async fn apply(
                 let deadline_at = now + deadline_ms;
                 let wake_at = (now + poll_every_ms).min(deadline_at);
                 let n = on_tx!(tx.conn(), c => sqlx::query(
-                    "UPDATE workflow_runs SET status = 'waiting', step = $3, attempt = 1, seq = seq + 1, \
+                    "UPDATE workflow_runs SET status = $11, step = $3, attempt = 1, seq = seq + 1, \
                         state = $4, wait_provider = $5, wait_external_id = $6, deadline_at = $7, \
                         poll_every_ms = $8, wake_at = $9, callback_payload = NULL, error = NULL, \
                         lease_id = NULL, lease_until = NULL, updated_at = $10 \
@@ -286,11 +291,12 @@ async fn apply(
                 .bind(poll_every_ms)
                 .bind(wake_at)
                 .bind(now)
+                .bind(RunStatus::Waiting)
                 .execute(c)
                 .await.map(|r| r.rows_affected()))?;
                 if n == 1 {
                     let parked = RunRow {
-                        status: "waiting".into(),
+                        status: RunStatus::Waiting,
                         step: then.clone(),
                         attempt: 1,
                         seq: run.seq + 1,
@@ -380,7 +386,8 @@ fn after_commit(
         _ => {}
     }
     if done {
-        e.observer.run_finished(&run.id, &run.workflow, "succeeded");
+        e.observer
+            .run_finished(&run.id, &run.workflow, RunStatus::Succeeded.as_str());
     }
 }
 
@@ -391,7 +398,7 @@ async fn fail_label(
     msg: &str,
     permanent: bool,
 ) -> Result<(bool, &'static str, Option<String>)> {
-    let label = retry_or_fail(e, tx, run, "running", msg, permanent).await?;
+    let label = retry_or_fail(e, tx, run, RunStatus::Running, msg, permanent).await?;
     Ok((
         label.is_some(),
         label.unwrap_or("failed"),
@@ -406,7 +413,7 @@ async fn compensate(
     started: i64,
     timeout: Duration,
 ) -> Result<()> {
-    let final_status = run.final_status.clone().unwrap_or_else(|| "failed".into());
+    let final_status = run.final_status.unwrap_or(RunStatus::Failed);
     let failed_step = run.failed_step.clone().unwrap_or_else(|| run.step.clone());
     let result = match serde_json::from_str::<Value>(&run.state) {
         Err(err) => Err(StepError::permanent(format!(
@@ -418,7 +425,7 @@ async fn compensate(
                 subject: run.subject.clone(),
                 failed_step: failed_step.clone(),
                 error: run.error.clone().unwrap_or_default(),
-                cancelled: final_status == "cancelled",
+                cancelled: final_status == RunStatus::Cancelled,
                 attempt: run.attempt,
             };
             let fut = AssertUnwindSafe(wf.compensate(state, info)).catch_unwind();
@@ -441,9 +448,9 @@ async fn compensate(
                 e,
                 &mut tx,
                 &run,
-                "running",
+                RunStatus::Running,
                 Ending {
-                    status: &final_status,
+                    status: final_status,
                     step: &failed_step,
                     state: None,
                     error: None,
@@ -457,7 +464,7 @@ async fn compensate(
                 e,
                 &mut tx,
                 &run,
-                "running",
+                RunStatus::Running,
                 err.message(),
                 err.is_permanent(),
             )
@@ -477,7 +484,7 @@ async fn compensate(
     e.queue.commit(tx).await?;
     if finished {
         e.observer
-            .run_finished(&run.id, &run.workflow, &final_status);
+            .run_finished(&run.id, &run.workflow, final_status.as_str());
         info!(status = %final_status, "run ended after compensation");
     }
     Ok(())

@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aisha_engine::engine::StartOptions;
-use aisha_engine::noop3;
+use aisha_engine::StartOptions;
+use aisha_engine::ops::RunFilter;
 use aisha_engine::testkit::execute;
+use aisha_engine::testkit::noop3;
 use aisha_engine::workflow::{
     FailureCtx, Next, PollCtx, PollOutcome, StepCtx, StepError, StepResult, Wait, Workflow,
 };
-use aisha_engine::{EngineError, LimitMode, QueueKind, ResolveOutcome, RetryPolicy};
+use aisha_engine::{EngineError, Held, LimitMode, QueueKind, ResolveOutcome, RetryPolicy};
 use common::{Harness, outline, test_config};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -436,6 +437,29 @@ async fn reconciler_recovers_lost_task(kind: QueueKind) {
     h.finish().await;
 }
 
+/// A hold or final status that no variant names is an error naming the run and the text,
+/// never a guess. (The schema's CHECK keeps unknown statuses out of `status` itself; the unit
+/// tests of `runs` read one past it on SQLite.)
+async fn unknown_stored_values_are_errors(kind: QueueKind) {
+    // Not running: nothing moves the run while its row is tampered with.
+    let h = Harness::start(kind, test_config(), false, |b| {
+        b.register(noop3::workflow())
+    })
+    .await;
+    let id = start(&h, "noop3", json!({})).await;
+    let sql = "UPDATE workflow_runs SET held = 'vacation' WHERE id = $1";
+    execute(h.engine.db(), sql, &id).await;
+    let err = h.engine.show_run(&id).await.unwrap_err().to_string();
+    assert!(err.contains(&id) && err.contains("`vacation`"), "{err}");
+    let err = h.engine.list_runs(&RunFilter::default()).await.unwrap_err();
+    assert!(err.to_string().contains(&id), "{err}");
+    let sql = "UPDATE workflow_runs SET held = NULL, final_status = 'gone' WHERE id = $1";
+    execute(h.engine.db(), sql, &id).await;
+    let err = h.engine.show_run(&id).await.unwrap_err().to_string();
+    assert!(err.contains(&id) && err.contains("`gone`"), "{err}");
+    h.finish().await;
+}
+
 async fn reconciler_recovers_dead_workers_step(kind: QueueKind) {
     let probe = Arc::new(Probe::default());
     let p = probe.clone();
@@ -566,7 +590,7 @@ async fn provider_capacity(kind: QueueKind) {
     let t0 = std::time::Instant::now();
     loop {
         let d = h.engine.show_run(&b).await.unwrap();
-        if d.held.as_deref() == Some("provider:sim") {
+        if d.held == Some(Held::Provider("sim".into())) {
             assert_eq!(d.run.status, "pending");
             break;
         }
@@ -831,6 +855,7 @@ suite!(
     cancel_compensates,
     reconciler_recovers_lost_task,
     reconciler_recovers_dead_workers_step,
+    unknown_stored_values_are_errors,
     retention_prunes_finished_tasks,
     subject_limits,
     provider_capacity,

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::avatars::NewAvatar;
+pub use crate::avatars::Preset;
 use crate::blob::BlobKey;
 use crate::notice::Notice;
 pub use crate::photos::Rejected;
@@ -33,34 +34,6 @@ pub const MIN_PHOTOS: usize = 10;
 pub const MAX_PHOTOS: usize = 20;
 /// The largest LoRA we copy.
 const MAX_LORA: usize = 1 << 30;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Preset {
-    Fast,
-    #[default]
-    Balanced,
-    Quality,
-}
-
-impl Preset {
-    /// As stored and as serialised.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Preset::Fast => "fast",
-            Preset::Balanced => "balanced",
-            Preset::Quality => "quality",
-        }
-    }
-
-    pub fn steps(self) -> u32 {
-        match self {
-            Preset::Fast => 1000,
-            Preset::Balanced => 2500,
-            Preset::Quality => 4000,
-        }
-    }
-}
 
 /// What a training starts from. It becomes the run's first state, so it serialises to the
 /// fields of [`AvatarTraining`] it sets and nothing else (runs started before it existed

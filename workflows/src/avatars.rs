@@ -3,10 +3,38 @@
 
 use aisha_engine::time::now_ms;
 use aisha_engine::{Db, StepError, on_db};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::avatar::Preset;
 use crate::blob::BlobKey;
+
+/// How long (and so how well) an avatar is trained.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    Fast,
+    #[default]
+    Balanced,
+    Quality,
+}
+
+impl Preset {
+    /// As stored and as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Fast => "fast",
+            Preset::Balanced => "balanced",
+            Preset::Quality => "quality",
+        }
+    }
+
+    pub fn steps(self) -> u32 {
+        match self {
+            Preset::Fast => 1000,
+            Preset::Balanced => 2500,
+            Preset::Quality => 4000,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AvatarsError {

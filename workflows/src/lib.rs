@@ -19,3 +19,9 @@ pub mod portrait;
 pub mod product;
 pub mod provider;
 pub mod styles;
+
+/// This crate's tables (credit accounts and ledger, avatars, gallery, outbox), applied with [`aisha_engine::Db::apply`].
+pub static MIGRATIONS: aisha_engine::Migrations = aisha_engine::Migrations {
+    postgres: || sqlx::migrate!("../migrations/workflows/postgres"),
+    sqlite: || sqlx::migrate!("../migrations/workflows/sqlite"),
+};

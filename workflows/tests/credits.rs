@@ -9,6 +9,7 @@ async fn ledger(kind: QueueKind) -> (TestDb, Ledger) {
     let t = TestDb::new(kind).await;
     let db = Pools::connect(&t.url, 20).await.unwrap().db;
     db.migrate().await.unwrap();
+    db.apply(&aisha_workflows::MIGRATIONS).await.unwrap();
     (t, Ledger::new(db))
 }
 
@@ -167,6 +168,7 @@ async fn bounded(kind: QueueKind) {
     let t = TestDb::new(kind).await;
     let db = Pools::connect(&t.url, 5).await.unwrap().db;
     db.migrate().await.unwrap();
+    db.apply(&aisha_workflows::MIGRATIONS).await.unwrap();
     let l = Ledger::with_limits(
         db.clone(),
         CreditLimits {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use aisha_adapters::fal::apps::FalApps;
+use aisha_fal::apps::FalApps;
 
 use super::{Env, SettingsError};
 

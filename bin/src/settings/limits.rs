@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use aisha_adapters::http::HttpLimits;
+use aisha_http::HttpLimits;
 use aisha_workflows::credits::{BALANCE_CEILING, CreditLimits};
 
 use super::{Env, SettingsError, in_range};
@@ -45,6 +45,7 @@ pub(super) fn http_limits(env: &Env<'_>) -> Result<HttpLimits, SettingsError> {
             .map(Duration::from_secs)
     };
     Ok(HttpLimits {
+        max_body: d.max_body,
         read_timeout: secs(
             "HTTP_READ_TIMEOUT_SECS",
             "a whole number of seconds from 1 to 300",

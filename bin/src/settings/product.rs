@@ -1,8 +1,8 @@
 //! Product settings: where blobs live (S3 with `S3_ENDPOINT`, else a folder under DATA_DIR)
 //! and what things cost.
 
-use aisha_adapters::blob::s3::S3Settings;
-use aisha_workflows::product::Prices;
+use aisha_blob::s3::S3Settings;
+use aisha_workflows::product::{Prices, Waits};
 
 use super::{Env, SettingsError};
 
@@ -10,6 +10,8 @@ use super::{Env, SettingsError};
 pub struct ProductSettings {
     pub s3: Option<S3Settings>,
     pub prices: Prices,
+    /// No variable: FAL's usual times (see `Waits::default`); tests shorten them.
+    pub waits: Waits,
 }
 
 impl ProductSettings {
@@ -61,6 +63,7 @@ impl ProductSettings {
         };
         Ok(ProductSettings {
             s3,
+            waits: Waits::default(),
             prices: Prices {
                 avatar: price("PRICE_AVATAR", d.avatar)?,
                 image: price("PRICE_IMAGE", d.image)?,

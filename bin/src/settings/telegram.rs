@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use aisha_adapters::telegram::{Mode, Pack, TelegramConfig};
+use aisha_telegram::{Mode, Pack, TelegramConfig};
 
 use super::{Env, SettingsError};
 

@@ -3,7 +3,12 @@
 
 #![allow(dead_code)]
 
-use std::process::{Command, Output, Stdio};
+pub mod world;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -47,19 +52,6 @@ pub fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-/// `127.0.0.1:` a port free right now.
-pub fn free_bind() -> String {
-    format!("127.0.0.1:{}", free_port())
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 pub struct Server(pub std::process::Child);
 
 impl Drop for Server {
@@ -85,8 +77,8 @@ pub async fn wait_for_run(dir: &Dir, id: &str, status: &str, env: &[(&str, &str)
     }
 }
 
-/// Starts `aisha ARGS` in the background with a clean environment plus `env`.
-pub fn spawn(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Server {
+/// `aisha ARGS` in `dir` with a clean environment plus `env`, its output discarded.
+fn background(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_aisha"));
     c.args(args)
         .current_dir(&dir.0)
@@ -99,7 +91,71 @@ pub fn spawn(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Server {
     for (k, v) in env {
         c.env(k, v);
     }
-    Server(c.spawn().unwrap())
+    c
+}
+
+/// Starts `aisha ARGS` in the background with a clean environment plus `env`.
+pub fn spawn(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Server {
+    Server(background(dir, args, env).spawn().unwrap())
+}
+
+/// [`spawn`], then waits until the process announced each of `keys` on stdout (`KEY=value`,
+/// as `serve`, `worker`, `webhook`, `bot` and the simulators print the addresses they bound):
+/// with port 0 in their binds, that is how a test learns where they listen, without picking
+/// a free port and letting go of it for another process to take.
+pub fn spawn_announcing(
+    dir: &Dir,
+    args: &[&str],
+    env: &[(&str, &str)],
+    keys: &[&str],
+) -> (Server, HashMap<String, String>) {
+    let mut c = background(dir, args, env);
+    c.stdout(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let announced = announcements(&mut child, keys);
+    (Server(child), announced)
+}
+
+/// Reads `child`'s piped stdout until each of `keys` was announced as `KEY=value`; kills it
+/// and panics with what it saw when that takes over 30 s or the process ends first. The
+/// stdout is read on until the process ends: a pipe closed under it would make its later
+/// output fail.
+pub fn announcements(child: &mut Child, keys: &[&str]) -> HashMap<String, String> {
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            // Once every key was found nobody listens any more; reading on is the point.
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let mut found = HashMap::new();
+    while let Some(missing) = keys.iter().find(|k| !found.contains_key(**k)) {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                if let Some((k, v)) = line.split_once('=')
+                    && keys.contains(&k)
+                {
+                    found.insert(k.to_string(), v.to_string());
+                }
+                seen.push(line);
+            }
+            Err(e) => {
+                let status = child.try_wait();
+                // The caller has not wrapped it in a `Server` yet: nothing else would stop it.
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "aisha did not announce {missing} ({e}; exit status: {status:?}); \
+                     its stdout: {seen:#?}"
+                )
+            }
+        }
+    }
+    found
 }
 
 /// Waits until `url` answers 2xx.

@@ -1,6 +1,7 @@
 //! Test helpers (feature `testkit`): a fresh database per test — a Postgres database or a
 //! SQLite file — and a queue namespace of its own, so tests run in parallel.
 
+pub mod noop3;
 pub mod servers;
 
 use std::time::Duration;

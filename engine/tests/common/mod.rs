@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use aisha_engine::engine::EngineBuilder;
+use aisha_engine::EngineBuilder;
 use aisha_engine::ops::RunDetail;
 use aisha_engine::testkit::{TestDb, redis_url};
 use aisha_engine::{Db, Engine, EngineConfig, Pools, QueueBackend, QueueKind};
