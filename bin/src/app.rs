@@ -3,12 +3,11 @@
 //! every workflow ([`App::build`]), and the routes each role mounts ([`App::public_routes`]).
 
 use std::sync::Arc;
-
-use aisha_http::metrics::Metrics;
 use std::time::Duration;
 
-use aisha_engine::EngineBuilder;
-use aisha_engine::{Db, Engine, Pools, QueueBackend};
+use aisha_engine::{Db, Engine, EngineBuilder, Pools, QueueBackend};
+use aisha_http::limits::{DeclaredLimit, NO_BODY};
+use aisha_http::{AppState, BindError, HttpServer, Metrics, admin_router, public_router};
 use anyhow::Context;
 
 use crate::settings::Settings;
@@ -175,25 +174,45 @@ impl App {
         })
     }
 
-    /// What `HTTP_BIND` serves besides the probes, per role: FAL's webhook (with its service),
-    /// the local blob URLs when the embedded store is in use, and Telegram's webhook when the
-    /// bot runs here in webhook mode.
-    pub fn public_routes(
+    /// The public listener on `listener` (bound to `HTTP_BIND`): the probes and, per role,
+    /// FAL's webhook (with its service), the local blob URLs when the embedded store is in
+    /// use, and Telegram's webhook when the bot runs here in webhook mode.
+    pub fn serve_public(
         &self,
+        settings: &Settings,
+        listener: std::net::TcpListener,
         fal_webhook: Arc<aisha_fal::WebhookService>,
         telegram: Option<Arc<aisha_telegram::TelegramWebhook>>,
-    ) -> Vec<salvo::Router> {
+    ) -> Result<HttpServer, BindError> {
         let mut routes = vec![aisha_fal::router(fal_webhook)];
         if let Some(local) = &self.blobs.local {
             routes.push(
                 salvo::Router::new()
-                    .hoop(aisha_http::limits::DeclaredLimit(
-                        aisha_http::limits::NO_BODY,
-                    ))
+                    .hoop(DeclaredLimit(NO_BODY))
                     .push(aisha_blob::router(local.clone())),
             );
         }
         routes.extend(telegram.map(aisha_telegram::router));
-        routes
+        let router = public_router(self.http_state(settings), routes);
+        HttpServer::start_on(listener, router, settings.http_limits)
+    }
+
+    /// The private listener on `listener` (bound to `ADMIN_BIND`): `/metrics` and the admin API.
+    pub fn serve_admin(
+        &self,
+        settings: &Settings,
+        listener: std::net::TcpListener,
+    ) -> Result<HttpServer, BindError> {
+        let router = admin_router(self.http_state(settings));
+        HttpServer::start_on(listener, router, settings.http_limits)
+    }
+
+    fn http_state(&self, settings: &Settings) -> AppState {
+        AppState {
+            engine: self.engine.clone(),
+            metrics: self.metrics.clone(),
+            admin_token: settings.admin_token.clone(),
+            credit_limits: settings.credit_limits,
+        }
     }
 }

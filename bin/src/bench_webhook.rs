@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use aisha_fal::inbox::Inbox;
 use aisha_fal::signature::{HEADER_REQUEST_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_USER_ID};
 use aisha_fal::token::{Endpoint, WebhookToken};
-use aisha_http::{AppState, HttpServer, public_router};
 use aisha_sim::fal::signing::WebhookSigner;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -132,15 +131,7 @@ async fn measure(args: &WebhookBench, url: &str) -> anyhow::Result<()> {
         .webhook(&app.engine, app.metrics.clone(), stopped)
         .await?;
     let inbox = webhook.handover.inbox().clone();
-    let state = AppState {
-        engine: app.engine.clone(),
-        metrics: app.metrics.clone(),
-        admin_token: None,
-        credit_limits: settings.credit_limits,
-    };
-    let routes = app.public_routes(webhook, None);
-    let server =
-        HttpServer::start_on(listener, public_router(state, routes), settings.http_limits)?;
+    let server = app.serve_public(&settings, listener, webhook, None)?;
     let target = Arc::new(Target {
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(args.concurrency)

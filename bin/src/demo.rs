@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use aisha_engine::ops::RunFilter;
 use aisha_engine::{Engine, on_db};
-use aisha_http::{AppState, HttpServer, public_router};
 use aisha_sim::telegram::{SentCall, SimConfig as TgSimConfig, SimTelegram, SimUser, UserAction};
 use aisha_telegram::{TelegramBot, TelegramConfig};
 use aisha_workflows::blob::BlobKey;
@@ -58,15 +57,9 @@ pub async fn run(base: &Settings) -> anyhow::Result<()> {
         .fal
         .webhook(&app.engine, app.metrics.clone(), stopped.clone())
         .await?;
-    let state = AppState {
-        engine: app.engine.clone(),
-        metrics: app.metrics.clone(),
-        admin_token: None,
-        credit_limits: settings.credit_limits,
-    };
     // Only the public listener: the demo drives everything through the library.
-    let routes = app.public_routes(webhook, None);
-    let server = HttpServer::start(&settings.http_bind, public_router(state, routes)).await?;
+    let listener = std::net::TcpListener::bind(&settings.http_bind).context("HTTP_BIND")?;
+    let server = app.serve_public(&settings, listener, webhook, None)?;
     let engine = app.engine.clone();
     let mut until = stopped.clone();
     let worker = tokio::spawn(async move {

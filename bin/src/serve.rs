@@ -1,6 +1,5 @@
 //! Running roles until SIGTERM/SIGINT.
 
-use aisha_http::{AppState, HttpServer, admin_router, public_router};
 use anyhow::Context;
 
 use crate::app;
@@ -46,20 +45,12 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
             .webhook(&app.engine, app.metrics.clone(), stopped.clone())
             .await?;
         handover = Some(task);
-        let state = AppState {
-            engine: app.engine.clone(),
-            metrics: app.metrics.clone(),
-            admin_token: settings.admin_token.clone(),
-            credit_limits: settings.credit_limits,
-        };
-        let routes = app.public_routes(webhook, bot.as_ref().and_then(|b| b.webhook.clone()));
-        let limits = settings.http_limits;
+        let telegram = bot.as_ref().and_then(|b| b.webhook.clone());
         servers.push(
-            HttpServer::start_on(public, public_router(state.clone(), routes), limits)
+            app.serve_public(settings, public, webhook, telegram)
                 .context("HTTP_BIND")?,
         );
-        servers
-            .push(HttpServer::start_on(admin, admin_router(state), limits).context("ADMIN_BIND")?);
+        servers.push(app.serve_admin(settings, admin).context("ADMIN_BIND")?);
     }
     tracing::info!(
         roles = ?roles,

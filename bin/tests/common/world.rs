@@ -15,7 +15,7 @@ use aisha_engine::{Engine, QueueKind};
 use aisha_fal::jobs::FalJobs;
 use aisha_fal::probe;
 use aisha_fal::token::WebhookToken;
-use aisha_http::{AppState, HttpLimits, HttpServer, Metrics, public_router};
+use aisha_http::{HttpServer, Metrics};
 use aisha_sim::fal::{SimConfig, SimFal};
 use aisha_workflows::blob::BlobStore;
 
@@ -113,19 +113,9 @@ impl World {
             .webhook(&app.engine, app.metrics.clone(), stopped.clone())
             .await
             .expect("webhook");
-        let state = AppState {
-            engine: app.engine.clone(),
-            metrics: app.metrics.clone(),
-            admin_token: None,
-            credit_limits: settings.credit_limits,
-        };
-        let routes = app.public_routes(webhook, None);
-        let server = HttpServer::start_on(
-            listener,
-            public_router(state, routes),
-            HttpLimits::default(),
-        )
-        .expect("webhook server");
+        let server = app
+            .serve_public(&settings, listener, webhook, None)
+            .expect("webhook server");
         let runner = app.engine.clone();
         let mut stopped_engine = stopped;
         let engine_task = tokio::spawn(async move {
