@@ -1,8 +1,10 @@
 //! `aisha admin credits …` and `aisha admin outbox`: the ledger and what users were told.
 
 use aisha_engine::Engine;
+use aisha_telegram::copy::copy;
+use aisha_telegram::lang::Lang;
 use aisha_workflows::credits::{Applied, CreditLimits, Kind, Ledger};
-use aisha_workflows::outbox::Outbox;
+use aisha_workflows::outbox::{Outbox, Payload};
 use serde_json::json;
 
 use crate::cli::{CreditsCommand, JsonFlag};
@@ -76,10 +78,12 @@ pub async fn outbox(
         "ID", "USER", "KIND", "STEP", "SENT"
     );
     for r in rows {
-        let text = serde_json::from_str::<serde_json::Value>(&r.payload)
-            .ok()
-            .and_then(|v| v["text_en"].as_str().map(str::to_string))
-            .unwrap_or_default();
+        // In English, as the bot words it for English speakers.
+        let text = match Payload::decode(&r.payload) {
+            Ok(Payload::Notice(n)) => copy(Lang::En).notice(&n),
+            Ok(Payload::Rendered(t)) => t.text_en,
+            Err(_) => String::new(),
+        };
         println!(
             "{:<26} {:<16} {:<20} {:<12} {:<6} {}",
             r.id,

@@ -15,13 +15,14 @@ use aisha_workflows::avatar::{self, AvatarInput, Preset};
 use aisha_workflows::blob::{BlobKey, BlobStore};
 use aisha_workflows::credits::{Kind, Ledger};
 use aisha_workflows::gallery::Gallery;
-use aisha_workflows::outbox::Outbox;
+use aisha_workflows::notice::Notice;
+use aisha_workflows::outbox::{Outbox, Payload};
+use aisha_workflows::photos::PhotoProblem;
 use aisha_workflows::portrait::{self, PortraitInput};
 use aisha_workflows::product::Waits;
 use aisha_workflows::provider::Aspect;
 use bytes::Bytes;
 use common::world::World;
-use serde_json::Value;
 
 const USER: &str = "tg-1001";
 
@@ -262,14 +263,29 @@ async fn bad_photos_are_reported_one_by_one_and_the_run_waits_for_replacements()
     let run = s.train(photos).await;
     s.w.wait_for(&run, "waiting").await;
     let rows = s.outbox.list(Some(USER), 10).await.unwrap();
-    let notice: Value = serde_json::from_str(&rows[0].payload).unwrap();
     assert_eq!(rows[0].kind, "photos_rejected_1");
-    let ru = notice["text_ru"].as_str().unwrap();
-    assert!(
-        ru.contains("фото 3: 300×400")
-            && ru.contains("фото 5: это то же фото, что и фото 1")
-            && ru.contains("фото 7: это не изображение"),
-        "{ru}"
+    let Ok(Payload::Notice(Notice::PhotosRejected { round, rejected })) =
+        Payload::decode(&rows[0].payload)
+    else {
+        panic!("not a notice of refused photos: {}", rows[0].payload);
+    };
+    let refused: Vec<(usize, PhotoProblem)> =
+        rejected.into_iter().map(|r| (r.photo, r.problem)).collect();
+    assert_eq!(round, 1);
+    assert_eq!(
+        refused,
+        [
+            (
+                3,
+                PhotoProblem::TooSmall {
+                    width: 300,
+                    height: 400,
+                    min: 512
+                }
+            ),
+            (5, PhotoProblem::Duplicate { of: 1 }),
+            (7, PhotoProblem::NotAnImage),
+        ]
     );
     assert_eq!(
         s.ledger.balance(USER).await.unwrap(),
@@ -286,6 +302,36 @@ async fn bad_photos_are_reported_one_by_one_and_the_run_waits_for_replacements()
         .unwrap();
     s.w.wait_for(&run, "succeeded").await;
     assert_eq!(s.ledger.balance(USER).await.unwrap(), 50);
+    s.finish().await;
+}
+
+/// A photo that is not in the blob store will not appear by trying again: the training fails
+/// on its first attempt instead of retrying it eight times.
+#[tokio::test]
+async fn a_missing_photo_fails_the_training_at_once() {
+    let s = shop(QueueKind::Postgres, Store::Local, fast_sim()).await;
+    s.ledger
+        .add(USER, Kind::Grant, 200, "test", "g")
+        .await
+        .unwrap();
+    let mut photos = s.photos(10).await;
+    photos[4] = BlobKey::new(&["uploads", "never-stored"]).unwrap();
+    let run = s.train(photos).await;
+    let done = s.w.wait_for(&run, "failed").await;
+    let validations = done
+        .timeline
+        .iter()
+        .filter(|t| t.step == "validate")
+        .count();
+    assert_eq!(validations, 1, "{:#?}", done.timeline);
+    assert!(
+        done.run
+            .error
+            .unwrap_or_default()
+            .contains("no blob uploads/never-stored")
+    );
+    assert_eq!(s.ledger.balance(USER).await.unwrap(), 200);
+    assert_eq!(s.kinds().await, ["avatar_failed"]);
     s.finish().await;
 }
 
@@ -328,7 +374,15 @@ async fn nsfw_images_are_withheld_and_refunded() {
         "one image of 5 charged"
     );
     let rows = s.outbox.list(Some(USER), 10).await.unwrap();
-    assert!(rows[0].payload.contains("withheld"), "{}", rows[0].payload);
+    assert!(
+        matches!(
+            Payload::decode(&rows[0].payload),
+            Ok(Payload::Notice(Notice::PortraitsReady { ref images, withheld: 1, refunded: 5 }))
+                if images.len() == 1
+        ),
+        "{}",
+        rows[0].payload
+    );
     s.finish().await;
 }
 

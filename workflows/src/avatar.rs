@@ -20,8 +20,9 @@ use serde_json::json;
 use crate::avatars::NewAvatar;
 pub use crate::avatars::Preset;
 use crate::blob::BlobKey;
-use crate::outbox::Notice;
-use crate::photos::{PhotoProblem, check_set};
+use crate::notice::Notice;
+pub use crate::photos::Rejected;
+use crate::photos::{Normalised, check_set};
 use crate::product::{Product, start_run};
 use crate::provider::TrainingJob;
 
@@ -75,13 +76,6 @@ pub struct AvatarTraining {
     pub request_id: Option<String>,
 }
 
-/// A refused photo: its number (1-based) and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rejected {
-    pub photo: usize,
-    pub problem: PhotoProblem,
-}
-
 pub fn workflow(p: Product) -> Workflow<AvatarTraining, Product> {
     Workflow::new(NAME, p)
         .default_policy(RetryPolicy::default().attempts(8))
@@ -97,7 +91,7 @@ pub fn workflow(p: Product) -> Workflow<AvatarTraining, Product> {
 fn key(run_id: &str, rest: &[&str]) -> Result<BlobKey, StepError> {
     let mut parts = vec!["avatars", run_id];
     parts.extend_from_slice(rest);
-    BlobKey::new(&parts).map_err(StepError::permanent)
+    Ok(BlobKey::new(&parts)?)
 }
 
 /// The wait key of round `round` of replacements.
@@ -160,30 +154,13 @@ async fn validate(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<Av
         .collect();
     if !s.rejected.is_empty() {
         s.round += 1;
-        let list_ru: Vec<String> = s
-            .rejected
-            .iter()
-            .map(|r| format!("фото {}: {}", r.photo, r.problem.message_ru()))
-            .collect();
-        let list_en: Vec<String> = s
-            .rejected
-            .iter()
-            .map(|r| format!("photo {}: {}", r.photo, r.problem))
-            .collect();
-        let notice = Notice {
-            user_id: s.user_id.clone(),
-            kind: format!("photos_rejected_{}", s.round),
-            text_ru: format!(
-                "Эти фото не подошли, пришлите замену:\n{}",
-                list_ru.join("\n")
-            ),
-            text_en: format!(
-                "These photos can't be used, please send replacements:\n{}",
-                list_en.join("\n")
-            ),
-            images: vec![],
+        let notice = Notice::PhotosRejected {
+            round: s.round,
+            rejected: s.rejected.clone(),
         };
-        p.notifier.notify(&ctx.run_id, "validate", &notice).await?;
+        p.notifier
+            .notify(&ctx.run_id, "validate", &s.user_id, &notice)
+            .await?;
         let wait_key = replacements_key(&ctx.run_id, s.round);
         return Ok(Next::Wait(
             Wait::new(USER, wait_key, "validate", s)
@@ -192,35 +169,27 @@ async fn validate(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<Av
         ));
     }
     let trigger = format!("aisha{}", &ctx.run_id.replace('-', "")[..12].to_lowercase());
-    let mut zip = std::io::Cursor::new(Vec::new());
-    {
-        let mut w = zip::ZipWriter::new(&mut zip);
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored);
-        for (i, photo) in checked.iter().enumerate() {
-            let Ok(photo) = photo else { continue };
-            let name = format!("{:02}", i + 1);
-            p.blobs
-                .put(
-                    &key(&ctx.run_id, &["photos", &format!("{name}.jpg")])?,
-                    Bytes::from(photo.jpeg.clone()),
-                    "image/jpeg",
-                )
-                .await?;
-            w.start_file(format!("{name}.jpg"), opts)
-                .map_err(StepError::permanent)?;
-            w.write_all(&photo.jpeg).map_err(StepError::permanent)?;
-            w.start_file(format!("{name}.txt"), opts)
-                .map_err(StepError::permanent)?;
-            w.write_all(b"a photo of [trigger]")
-                .map_err(StepError::permanent)?;
-        }
-        w.finish().map_err(StepError::permanent)?;
+    // Numbered as the user sent them (every photo passed by now).
+    let passed: Vec<(usize, &Normalised)> = checked
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.as_ref().ok().map(|photo| (i + 1, photo)))
+        .collect();
+    for (n, photo) in &passed {
+        p.blobs
+            .put(
+                &key(&ctx.run_id, &["photos", &format!("{n:02}.jpg")])?,
+                Bytes::from(photo.jpeg.clone()),
+                "image/jpeg",
+            )
+            .await?;
     }
+    // Building a zip in memory fails only on a bug, the same on every attempt.
+    let zip = training_zip(&passed).map_err(StepError::permanent)?;
     p.blobs
         .put(
             &key(&ctx.run_id, &["training.zip"])?,
-            Bytes::from(zip.into_inner()),
+            Bytes::from(zip),
             "application/zip",
         )
         .await?;
@@ -235,6 +204,23 @@ async fn validate(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<Av
         .await?;
     s.trigger = Some(trigger);
     Ok(Next::Goto("reserve", s))
+}
+
+/// The trainer's input: photo `n` as `NN.jpg` with its caption `NN.txt`, stored uncompressed
+/// (JPEGs do not shrink).
+fn training_zip(photos: &[(usize, &Normalised)]) -> zip::result::ZipResult<Vec<u8>> {
+    let mut zip = std::io::Cursor::new(Vec::new());
+    let mut w = zip::ZipWriter::new(&mut zip);
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (n, photo) in photos {
+        w.start_file(format!("{n:02}.jpg"), opts)?;
+        w.write_all(&photo.jpeg)?;
+        w.start_file(format!("{n:02}.txt"), opts)?;
+        w.write_all(b"a photo of [trigger]")?;
+    }
+    w.finish()?;
+    Ok(zip.into_inner())
 }
 
 async fn reserve(s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarTraining> {
@@ -285,14 +271,12 @@ async fn collect(s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<AvatarT
         .await?;
     p.avatars().ready(&ctx.run_id, &lora_key).await?;
     p.ledger.capture(&s.user_id, &ctx.run_id, "avatar").await?;
-    let notice = Notice {
-        user_id: s.user_id.clone(),
-        kind: "avatar_ready".into(),
-        text_ru: format!("Аватар «{}» готов! Выберите стиль портрета.", s.name),
-        text_en: format!("Avatar “{}” is ready! Pick a portrait style.", s.name),
-        images: vec![],
+    let notice = Notice::AvatarReady {
+        name: s.name.clone(),
     };
-    p.notifier.notify(&ctx.run_id, "collect", &notice).await?;
+    p.notifier
+        .notify(&ctx.run_id, "collect", &s.user_id, &notice)
+        .await?;
     Ok(Next::Done(s))
 }
 
@@ -310,24 +294,13 @@ async fn failed(s: AvatarTraining, ctx: FailureCtx<Product>) -> Result<(), StepE
     p.images.finish(&ctx.run_id, SUBMIT).await?;
     let held = p.refund_held(&s.user_id, &ctx.run_id).await?;
     p.avatars().failed(&ctx.run_id, &ctx.error).await?;
-    let refunded_ru = if held > 0 {
-        format!(" {held} кредитов возвращены.")
-    } else {
-        String::new()
+    let notice = Notice::AvatarFailed {
+        name: s.name,
+        refunded: held,
     };
-    let refunded_en = if held > 0 {
-        format!(" {held} credits were refunded.")
-    } else {
-        String::new()
-    };
-    let notice = Notice {
-        user_id: s.user_id.clone(),
-        kind: "avatar_failed".into(),
-        text_ru: format!("Не получилось обучить аватар «{}».{refunded_ru}", s.name),
-        text_en: format!("Training avatar “{}” failed.{refunded_en}", s.name),
-        images: vec![],
-    };
-    p.notifier.notify(&ctx.run_id, COMPENSATE, &notice).await
+    p.notifier
+        .notify(&ctx.run_id, COMPENSATE, &s.user_id, &notice)
+        .await
 }
 
 #[cfg(test)]

@@ -55,6 +55,14 @@ impl fmt::Display for BlobKey {
     }
 }
 
+/// A key a step builds from its run's ids, or reads from its own tables, is as bad on every
+/// attempt: the step fails for good.
+impl From<BadKey> for aisha_engine::StepError {
+    fn from(e: BadKey) -> Self {
+        aisha_engine::StepError::permanent(e)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobMeta {
     pub size: u64,

@@ -1,12 +1,18 @@
 //! Aisha's product: the avatar training and portrait generation workflows, the credits ledger,
 //! photo validation and the style catalogue. They reach the outside only through the ports
-//! [`blob::BlobStore`], [`provider::ImageProvider`] and [`outbox::Notifier`].
+//! [`blob::BlobStore`], [`provider::ImageProvider`] and [`outbox::Notifier`], and tell users
+//! typed [`notice::Notice`]s that the bot words.
+//!
+//! Each product table has one owner here, the only code that writes or reads its SQL:
+//! `avatars` ([`avatars::Avatars`]), `gallery` ([`gallery::Gallery`]), `outbox`
+//! ([`outbox::Outbox`]) and the credits tables ([`credits::Ledger`]).
 
 pub mod avatar;
 pub mod avatars;
 pub mod blob;
 pub mod credits;
 pub mod gallery;
+pub mod notice;
 pub mod outbox;
 pub mod photos;
 pub mod portrait;

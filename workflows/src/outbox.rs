@@ -11,23 +11,50 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobKey;
+use crate::notice::Notice;
 
-/// What the user is told.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notice {
-    pub user_id: String,
-    /// What it is about, e.g. `avatar_ready`, `portraits`, `photos_rejected`.
-    pub kind: String,
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Tells `user_id` `notice`, once per (run, step, kind).
+    async fn notify(
+        &self,
+        run_id: &str,
+        step: &str,
+        user_id: &str,
+        notice: &Notice,
+    ) -> Result<(), StepError>;
+}
+
+/// A row's payload. Rows are written as a typed [`Notice`] (`{"notice": "avatar_ready", …}`)
+/// for the bot to render in the user's language. Rows written before notices were typed
+/// carry the workflow's own texts instead (`{"text_ru", "text_en", "images", …}`); an
+/// upgrade can find some of them unsent (queued, or waiting to be retried), so they are
+/// still read and delivered as written. The two forms share no field, so a payload is one
+/// or the other by whether it has `notice`; the old form can go once no unsent row has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    Notice(Notice),
+    Rendered(Rendered),
+}
+
+/// A notice as a workflow rendered it before notices were typed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Rendered {
     pub text_ru: String,
     pub text_en: String,
-    /// Images to send with it.
     #[serde(default)]
     pub images: Vec<BlobKey>,
 }
 
-#[async_trait]
-pub trait Notifier: Send + Sync {
-    async fn notify(&self, run_id: &str, step: &str, notice: &Notice) -> Result<(), StepError>;
+impl Payload {
+    pub fn decode(payload: &str) -> Result<Payload, serde_json::Error> {
+        let v: serde_json::Value = serde_json::from_str(payload)?;
+        if v.get("notice").is_some() {
+            serde_json::from_value(v).map(Payload::Notice)
+        } else {
+            serde_json::from_value(v).map(Payload::Rendered)
+        }
+    }
 }
 
 /// One outbox row.
@@ -200,8 +227,30 @@ fn millis(d: Duration) -> i64 {
 
 #[async_trait]
 impl Notifier for Outbox {
-    async fn notify(&self, run_id: &str, step: &str, notice: &Notice) -> Result<(), StepError> {
+    async fn notify(
+        &self,
+        run_id: &str,
+        step: &str,
+        user_id: &str,
+        notice: &Notice,
+    ) -> Result<(), StepError> {
         let payload = serde_json::to_string(notice).map_err(StepError::permanent)?;
+        self.insert(run_id, step, user_id, &notice.kind(), &payload)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Outbox {
+    /// Once per (run, step, kind): a retried step adds nothing.
+    async fn insert(
+        &self,
+        run_id: &str,
+        step: &str,
+        user_id: &str,
+        kind: &str,
+        payload: &str,
+    ) -> Result<(), OutboxError> {
         on_db!(&self.db, p => sqlx::query(
             "INSERT INTO outbox (id, run_id, step, kind, user_id, payload, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id, step, kind) DO NOTHING",
@@ -209,14 +258,41 @@ impl Notifier for Outbox {
         .bind(ulid::Ulid::generate().to_string())
         .bind(run_id)
         .bind(step)
-        .bind(&notice.kind)
-        .bind(&notice.user_id)
+        .bind(kind)
+        .bind(user_id)
         .bind(payload)
         .bind(now_ms())
         .execute(p)
         .await
-        .map(|r| r.rows_affected()))
-        .map_err(OutboxError::from)?;
+        .map(|_| ()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_of_either_form_is_read() {
+        let typed = Notice::AvatarFailed {
+            name: "Me".into(),
+            refunded: 150,
+        };
+        let row = serde_json::to_string(&typed).unwrap();
+        assert_eq!(Payload::decode(&row).unwrap(), Payload::Notice(typed));
+        // As a workflow wrote it before notices were typed.
+        let old = r#"{"user_id":"42","kind":"portraits","text_ru":"Готово: 1 портрет(а).",
+            "text_en":"Done: 1 portrait(s).","images":["portraits/r1/0.jpg"]}"#;
+        assert_eq!(
+            Payload::decode(old).unwrap(),
+            Payload::Rendered(Rendered {
+                text_ru: "Готово: 1 портрет(а).".into(),
+                text_en: "Done: 1 portrait(s).".into(),
+                images: vec![BlobKey::new(&["portraits", "r1", "0.jpg"]).unwrap()],
+            })
+        );
+        assert!(Payload::decode(r#"{"notice":"no_such_notice"}"#).is_err());
+        assert!(Payload::decode("not json").is_err());
     }
 }

@@ -2,7 +2,8 @@
 //! JPEG, PNG or WEBP of at most 20 MB with a short side of at least 512 px; its header is read
 //! before its pixels so a decompression bomb is refused unread; EXIF orientation is applied;
 //! the same photo twice is refused; what passes is re-encoded as a JPEG of at most 1536 px.
-//! Every refusal says which photo and why, in Russian and English.
+//! Every refusal says which photo and why: as data, which the bot words for the user, and
+//! as an English diagnostic (`Display`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -64,6 +65,13 @@ pub enum PhotoProblem {
     },
 }
 
+/// A refused photo of a set: its number (1-based) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub photo: usize,
+    pub problem: PhotoProblem,
+}
+
 impl fmt::Display for PhotoProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -86,31 +94,6 @@ impl fmt::Display for PhotoProblem {
             }
             PhotoProblem::Corrupt { detail } => write!(f, "the image is damaged ({detail})"),
             PhotoProblem::Duplicate { of } => write!(f, "the same photo as photo {of}"),
-        }
-    }
-}
-
-impl PhotoProblem {
-    /// The same, for the user, in Russian.
-    pub fn message_ru(&self) -> String {
-        match self {
-            PhotoProblem::TooLarge { bytes, max } => format!(
-                "файл весит {:.1} МБ, можно не больше {} МБ",
-                *bytes as f64 / 1048576.0,
-                max >> 20
-            ),
-            PhotoProblem::NotAnImage => "это не изображение".into(),
-            PhotoProblem::UnsupportedFormat { format } => {
-                format!("формат {format} не подходит: пришлите JPEG, PNG или WEBP")
-            }
-            PhotoProblem::TooSmall { width, height, min } => format!(
-                "{width}×{height} пикселей — слишком мало: короткая сторона должна быть не меньше {min}"
-            ),
-            PhotoProblem::TooManyPixels { width, height } => {
-                format!("{width}×{height} пикселей — слишком большое изображение")
-            }
-            PhotoProblem::Corrupt { .. } => "изображение повреждено".into(),
-            PhotoProblem::Duplicate { of } => format!("это то же фото, что и фото {of}"),
         }
     }
 }

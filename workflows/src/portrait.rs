@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::avatars::{Avatar, AvatarStatus};
 use crate::blob::BlobKey;
 use crate::gallery::NewPortrait;
-use crate::outbox::Notice;
+use crate::notice::Notice;
 use crate::product::{Product, start_run};
 use crate::provider::{Aspect, GenerationJob};
 use crate::styles;
@@ -183,8 +183,8 @@ async fn submit(
     let a = avatar(p, &s.avatar_id).await?;
     let lora = a
         .lora_key
-        .ok_or_else(|| StepError::permanent("the avatar has no LoRA"))
-        .and_then(|k| BlobKey::try_from(k).map_err(StepError::permanent))?;
+        .ok_or_else(|| StepError::permanent("the avatar has no LoRA"))?;
+    let lora = BlobKey::try_from(lora)?;
     let lora_url = p
         .blobs
         .presign_get(&lora, p.waits.generation_deadline)
@@ -245,8 +245,7 @@ async fn store(mut s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<P
         } else {
             "jpg"
         };
-        let key = BlobKey::new(&["portraits", &ctx.run_id, &format!("{i}.{ext}")])
-            .map_err(StepError::permanent)?;
+        let key = BlobKey::new(&["portraits", &ctx.run_id, &format!("{i}.{ext}")])?;
         let size = file.bytes.len();
         p.blobs.put(&key, file.bytes, &content_type).await?;
         p.gallery()
@@ -270,29 +269,14 @@ async fn store(mut s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<P
 
 async fn deliver(s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<PortraitGeneration> {
     let p = &ctx.deps;
-    let (mut ru, mut en) = (
-        format!("Готово: {} портрет(а).", s.stored.len()),
-        format!("Done: {} portrait(s).", s.stored.len()),
-    );
-    if s.withheld > 0 {
-        let back = s.withheld as i64 * p.prices.image;
-        ru.push_str(&format!(
-            " {} не прошли проверку и не отправлены; {back} кредитов возвращены.",
-            s.withheld
-        ));
-        en.push_str(&format!(
-            " {} did not pass the safety check and were withheld; {back} credits refunded.",
-            s.withheld
-        ));
-    }
-    let notice = Notice {
-        user_id: s.user_id.clone(),
-        kind: "portraits".into(),
-        text_ru: ru,
-        text_en: en,
+    let notice = Notice::PortraitsReady {
         images: s.stored.clone(),
+        withheld: s.withheld,
+        refunded: i64::from(s.withheld) * p.prices.image,
     };
-    p.notifier.notify(&ctx.run_id, "deliver", &notice).await?;
+    p.notifier
+        .notify(&ctx.run_id, "deliver", &s.user_id, &notice)
+        .await?;
     if !s.stored.is_empty() {
         p.ledger.capture(&s.user_id, &ctx.run_id, "images").await?;
     }
@@ -307,22 +291,10 @@ async fn failed(s: PortraitGeneration, ctx: FailureCtx<Product>) -> Result<(), S
     let p = &ctx.deps;
     p.images.finish(&ctx.run_id, SUBMIT).await?;
     let held = p.refund_held(&s.user_id, &ctx.run_id).await?;
-    let notice = Notice {
-        user_id: s.user_id.clone(),
-        kind: "portrait_failed".into(),
-        text_ru: if held > 0 {
-            format!("Не получилось сделать портрет. {held} кредитов возвращены.")
-        } else {
-            "Не получилось сделать портрет.".into()
-        },
-        text_en: if held > 0 {
-            format!("The portrait failed. {held} credits were refunded.")
-        } else {
-            "The portrait failed.".into()
-        },
-        images: vec![],
-    };
-    p.notifier.notify(&ctx.run_id, COMPENSATE, &notice).await
+    let notice = Notice::PortraitFailed { refunded: held };
+    p.notifier
+        .notify(&ctx.run_id, COMPENSATE, &s.user_id, &notice)
+        .await
 }
 
 #[cfg(test)]

@@ -63,7 +63,6 @@ fn every_bad_photo_says_what_is_wrong() {
         }
     );
     assert!(small.to_string().contains("at least 512 px"));
-    assert!(small.message_ru().contains("не меньше 512"));
 
     assert_eq!(
         normalise(b"hello, not a photo", &rules()).unwrap_err(),
@@ -134,9 +133,5 @@ fn the_same_photo_twice_is_refused_by_number() {
     assert_eq!(
         results[2].clone().unwrap_err(),
         PhotoProblem::Duplicate { of: 1 }
-    );
-    assert_eq!(
-        results[2].clone().unwrap_err().message_ru(),
-        "это то же фото, что и фото 1"
     );
 }

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use aisha_workflows::avatar;
 use aisha_workflows::blob::BlobKey;
-use aisha_workflows::outbox::{Claimed, Notice};
+use aisha_workflows::outbox::{Claimed, Payload};
 use teloxide::payloads::{SendDocumentSetters, SendPhotoSetters};
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, InputFile, InputMedia, InputMediaDocument, InputMediaPhoto};
 use tokio::sync::watch;
 
 use super::context::{BotCtx, BotError};
+use super::copy::copy;
 use super::dialogue::State;
 use super::keyboards;
 use super::send::is_permanent;
@@ -68,14 +69,14 @@ async fn deliver(ctx: &BotCtx, row: Claimed) {
         finish(ctx, &row.id, Some("not a Telegram user id")).await;
         return;
     };
-    let notice: Notice = match serde_json::from_str(&row.payload) {
-        Ok(n) => n,
+    let payload = match Payload::decode(&row.payload) {
+        Ok(p) => p,
         Err(e) => {
             finish(ctx, &row.id, Some(&format!("payload: {e}"))).await;
             return;
         }
     };
-    match send(ctx, &row, chat, &notice).await {
+    match send(ctx, &row, chat, &payload).await {
         Ok(()) => {
             finish(ctx, &row.id, None).await;
             ctx.metrics.telegram_update("delivery", "sent");
@@ -111,25 +112,32 @@ async fn finish(ctx: &BotCtx, id: &str, error: Option<&str>) {
     }
 }
 
-async fn send(ctx: &BotCtx, row: &Claimed, chat: i64, n: &Notice) -> Result<(), BotError> {
+async fn send(ctx: &BotCtx, row: &Claimed, chat: i64, p: &Payload) -> Result<(), BotError> {
     let lang = ctx.lang(chat).await;
-    let text = lang.pick(n.text_ru.clone(), n.text_en.clone());
+    let (text, images) = match p {
+        Payload::Notice(n) => (copy(lang).notice(n), n.images()),
+        Payload::Rendered(r) => (
+            lang.pick(r.text_ru.clone(), r.text_en.clone()),
+            r.images.as_slice(),
+        ),
+    };
+    // Buttons and replacement rounds follow the row's kind, the same for both payload forms.
     if row.kind.starts_with("photos_rejected_") {
         await_replacements(ctx, chat, &row.run_id, &row.kind).await?;
     }
     let buttons = match row.kind.as_str() {
-        "portraits" if !n.images.is_empty() => Some(keyboards::after_portraits(lang, &row.run_id)),
+        "portraits" if !images.is_empty() => Some(keyboards::after_portraits(lang, &row.run_id)),
         "avatar_ready" | "avatar_failed" | "portrait_failed" => Some(keyboards::menu(lang)),
         _ => None,
     };
-    if n.images.is_empty() {
+    if images.is_empty() {
         if row.progress < 1 {
             ctx.say(chat, text, buttons).await?;
         }
         return Ok(());
     }
-    let mut files = Vec::with_capacity(n.images.len());
-    for (i, key) in n.images.iter().enumerate() {
+    let mut files = Vec::with_capacity(images.len());
+    for (i, key) in images.iter().enumerate() {
         let bytes = ctx.blobs.get(key).await?;
         files.push((file_name(key, i), bytes));
     }
@@ -205,8 +213,7 @@ async fn send(ctx: &BotCtx, row: &Claimed, chat: i64, n: &Notice) -> Result<(), 
     if row.progress < 2
         && let Some(b) = buttons
     {
-        ctx.say(chat, lang.pick("Что дальше?", "What next?"), Some(b))
-            .await?;
+        ctx.say(chat, copy(lang).what_next(), Some(b)).await?;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use teloxide::types::Update;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 
 use super::context::BotCtx;
+use super::copy::copy;
 use super::handlers::{Schema, schema};
 use super::updates::{StoredUpdate, Updates, kind};
 
@@ -191,10 +192,7 @@ async fn handle(ctx: &Arc<BotCtx>, schema: &Schema, updates: &Updates, row: Stor
 
 async fn apologise(ctx: &BotCtx, chat: i64) {
     let lang = ctx.lang(chat).await;
-    let text = lang.pick(
-        "Что-то пошло не так на нашей стороне, и это сообщение не обработано. Попробуйте ещё раз чуть позже.",
-        "Something went wrong on our side and this message was not handled. Please try again a bit later.",
-    );
+    let text = copy(lang).apology();
     if let Err(e) = ctx.say(chat, text, None).await {
         tracing::warn!(error = %e, "apologising");
     }

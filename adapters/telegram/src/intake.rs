@@ -12,6 +12,7 @@ use teloxide::types::{PreCheckoutQuery, Update, UpdateKind};
 use tokio::sync::{Notify, watch};
 
 use super::context::BotCtx;
+use super::copy::copy;
 use super::updates::{Updates, kind};
 
 /// Long-poll timeout of getUpdates.
@@ -150,10 +151,7 @@ async fn pre_checkout(ctx: &BotCtx, q: PreCheckoutQuery) {
         .answer_pre_checkout_query(q.id.clone(), verdict.is_ok());
     if let Err(refused) = &verdict {
         tracing::warn!(user = q.from.id.0, %refused, "pre-checkout refused");
-        req = req.error_message(lang.pick(
-            "Этот счёт устарел или не ваш. Откройте «Баланс» и попробуйте снова.",
-            "This invoice is outdated or not yours. Open “Balance” and try again.",
-        ));
+        req = req.error_message(copy(lang).invoice_refused());
     }
     let outcome = if verdict.is_ok() {
         "accepted"

@@ -1,4 +1,4 @@
-//! Inline keyboards, in the user's language.
+//! Inline keyboards, in the user's language (their labels are in `copy`).
 
 use aisha_workflows::avatar::Preset;
 use aisha_workflows::provider::Aspect;
@@ -7,6 +7,7 @@ use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use super::actions::Action;
 use super::config::Pack;
+use super::copy::copy;
 use super::lang::Lang;
 
 /// Styles per page of the catalogue.
@@ -19,19 +20,16 @@ fn button(text: impl Into<String>, a: Action) -> InlineKeyboardButton {
 pub fn menu(l: Lang) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new(vec![
         vec![
-            button(
-                l.pick("🧑‍🎨 Создать аватар", "🧑‍🎨 Create avatar"),
-                Action::CreateAvatar,
-            ),
-            button(l.pick("✨ Портрет", "✨ Portrait"), Action::Generate),
+            button(copy(l).create_avatar_button(), Action::CreateAvatar),
+            button(copy(l).portrait_button(), Action::Generate),
         ],
         vec![
-            button(l.pick("🖼 Галерея", "🖼 Gallery"), Action::Gallery(0)),
-            button(l.pick("💰 Баланс", "💰 Balance"), Action::Balance),
+            button(copy(l).gallery_button(), Action::Gallery(0)),
+            button(copy(l).balance_button(), Action::Balance),
         ],
         vec![
-            button(l.pick("👤 Мои аватары", "👤 My avatars"), Action::Avatars),
-            button(l.pick("❓ Помощь", "❓ Help"), Action::Help),
+            button(copy(l).my_avatars_button(), Action::Avatars),
+            button(copy(l).help_button(), Action::Help),
         ],
     ])
 }
@@ -39,15 +37,15 @@ pub fn menu(l: Lang) -> InlineKeyboardMarkup {
 pub fn presets(l: Lang) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new(vec![
         vec![button(
-            l.pick("⚡ Быстро (1000 шагов)", "⚡ Fast (1000 steps)"),
+            copy(l).preset_button(Preset::Fast),
             Action::Preset(Preset::Fast),
         )],
         vec![button(
-            l.pick("⚖️ Сбалансированно (2500)", "⚖️ Balanced (2500)"),
+            copy(l).preset_button(Preset::Balanced),
             Action::Preset(Preset::Balanced),
         )],
         vec![button(
-            l.pick("💎 Качество (4000)", "💎 Quality (4000)"),
+            copy(l).preset_button(Preset::Quality),
             Action::Preset(Preset::Quality),
         )],
     ])
@@ -55,7 +53,7 @@ pub fn presets(l: Lang) -> InlineKeyboardMarkup {
 
 pub fn train(l: Lang) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new(vec![vec![button(
-        l.pick("🚀 Начать обучение", "🚀 Start training"),
+        copy(l).start_training_button(),
         Action::Train,
     )]])
 }
@@ -67,7 +65,7 @@ pub fn avatars(l: Lang, list: &[(String, String)]) -> InlineKeyboardMarkup {
         .map(|(id, name)| vec![button(format!("👤 {name}"), Action::Avatar(id.clone()))])
         .collect();
     rows.push(vec![button(
-        l.pick("🧑‍🎨 Новый аватар", "🧑‍🎨 New avatar"),
+        copy(l).new_avatar_button(),
         Action::CreateAvatar,
     )]);
     InlineKeyboardMarkup::new(rows)
@@ -80,12 +78,7 @@ pub fn styles(l: Lang, page: usize) -> InlineKeyboardMarkup {
         .iter()
         .skip(page * STYLES_PER_PAGE)
         .take(STYLES_PER_PAGE)
-        .map(|s| {
-            vec![button(
-                l.pick(s.name_ru, s.name_en),
-                Action::Style(s.id.into()),
-            )]
-        })
+        .map(|s| vec![button(copy(l).style_name(s), Action::Style(s.id.into()))])
         .collect();
     let mut nav = Vec::new();
     if page > 0 {
@@ -98,14 +91,8 @@ pub fn styles(l: Lang, page: usize) -> InlineKeyboardMarkup {
         rows.push(nav);
     }
     rows.push(vec![
-        button(
-            l.pick("✍️ Свой промпт", "✍️ My own prompt"),
-            Action::FreePrompt,
-        ),
-        button(
-            l.pick("👤 Другой аватар", "👤 Another avatar"),
-            Action::PickAvatar,
-        ),
+        button(copy(l).own_prompt_button(), Action::FreePrompt),
+        button(copy(l).another_avatar_button(), Action::PickAvatar),
     ]);
     InlineKeyboardMarkup::new(rows)
 }
@@ -130,12 +117,9 @@ pub fn counts(_l: Lang, price: i64) -> InlineKeyboardMarkup {
 
 pub fn after_portraits(l: Lang, run_id: &str) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new(vec![vec![
+        button(copy(l).again_button(), Action::Again(run_id.into())),
         button(
-            l.pick("🔁 Ещё раз", "🔁 Again"),
-            Action::Again(run_id.into()),
-        ),
-        button(
-            l.pick("🎨 Другой стиль", "🎨 Another style"),
+            copy(l).another_style_button(),
             Action::OtherStyle(run_id.into()),
         ),
     ]])
@@ -147,10 +131,7 @@ pub fn packs(l: Lang, packs: &[Pack]) -> InlineKeyboardMarkup {
             .iter()
             .map(|p| {
                 vec![button(
-                    l.pick(
-                        format!("Купить {} кредитов за {} ⭐", p.credits, p.stars),
-                        format!("Buy {} credits for {} ⭐", p.credits, p.stars),
-                    ),
+                    copy(l).buy_button(p.credits, p.stars),
                     Action::Buy(p.credits),
                 )]
             })
@@ -180,16 +161,10 @@ pub fn gallery(l: Lang, page: u32, ids: &[String], more: bool) -> InlineKeyboard
         .collect();
     let mut nav = Vec::new();
     if page > 0 {
-        nav.push(button(
-            l.pick("◀️ Назад", "◀️ Back"),
-            Action::Gallery(page - 1),
-        ));
+        nav.push(button(copy(l).back_button(), Action::Gallery(page - 1)));
     }
     if more {
-        nav.push(button(
-            l.pick("Дальше ▶️", "Next ▶️"),
-            Action::Gallery(page + 1),
-        ));
+        nav.push(button(copy(l).next_button(), Action::Gallery(page + 1)));
     }
     if !nav.is_empty() {
         rows.push(nav);

@@ -10,6 +10,7 @@
 mod actions;
 pub mod config;
 mod context;
+pub mod copy;
 mod debounce;
 mod delivery;
 mod dialogue;

@@ -7,35 +7,22 @@ use aisha_workflows::avatars::AvatarStatus;
 
 use super::Who;
 use crate::context::{BotCtx, BotError};
+use crate::copy::copy;
 use crate::dialogue::State;
 use crate::keyboards;
 
 pub async fn create(ctx: &BotCtx, w: &Who) -> Result<(), BotError> {
     ctx.dialogues.set(w.chat, &State::AvatarName).await?;
-    ctx.say(
-        w.chat,
-        w.lang.pick(
-            "Как назовём аватар? (2–50 символов)",
-            "What shall we call the avatar? (2–50 characters)",
-        ),
-        None,
-    )
-    .await?;
+    ctx.say(w.chat, copy(w.lang).ask_avatar_name(), None)
+        .await?;
     Ok(())
 }
 
 pub async fn named(ctx: &BotCtx, w: &Who, text: &str) -> Result<(), BotError> {
     let len = text.chars().count();
     if !(2..=50).contains(&len) || text.chars().any(char::is_control) {
-        ctx.say(
-            w.chat,
-            w.lang.pick(
-                format!("Имя должно быть от 2 до 50 символов, а в этом {len}. Попробуйте ещё раз."),
-                format!("The name must be 2 to 50 characters; this one has {len}. Try again."),
-            ),
-            None,
-        )
-        .await?;
+        ctx.say(w.chat, copy(w.lang).bad_avatar_name(len), None)
+            .await?;
         return Ok(());
     }
     ctx.dialogues
@@ -48,16 +35,7 @@ pub async fn named(ctx: &BotCtx, w: &Who, text: &str) -> Result<(), BotError> {
         .await?;
     ctx.say(
         w.chat,
-        w.lang.pick(
-            format!(
-                "«{text}». Выберите режим обучения (стоимость одна: {} кредитов):",
-                ctx.prices.avatar
-            ),
-            format!(
-                "“{text}”. Choose the training mode (same price: {} credits):",
-                ctx.prices.avatar
-            ),
-        ),
+        copy(w.lang).choose_preset(text, ctx.prices.avatar),
         Some(keyboards::presets(w.lang)),
     )
     .await?;
@@ -81,18 +59,7 @@ pub async fn preset(ctx: &BotCtx, w: &Who, preset: Preset) -> Result<(), BotErro
         .await?;
     ctx.say(
         w.chat,
-        w.lang.pick(
-            format!(
-                "Пришлите от {} до {} фото, где хорошо видно ваше лицо: разные ракурсы, освещение и фон. Можно альбомом, фото или файлами.",
-                avatar::MIN_PHOTOS,
-                avatar::MAX_PHOTOS
-            ),
-            format!(
-                "Send {} to {} photos where your face is clearly visible: different angles, light and backgrounds. Albums, photos or files are fine.",
-                avatar::MIN_PHOTOS,
-                avatar::MAX_PHOTOS
-            ),
-        ),
+        copy(w.lang).send_photos(avatar::MIN_PHOTOS, avatar::MAX_PHOTOS),
         None,
     )
     .await?;
@@ -157,7 +124,7 @@ pub async fn list(ctx: &BotCtx, w: &Who) -> Result<(), BotError> {
     if avatars.is_empty() {
         ctx.say(
             w.chat,
-            w.lang.pick("Аватаров пока нет.", "No avatars yet."),
+            copy(w.lang).no_avatars(),
             Some(keyboards::menu(w.lang)),
         )
         .await?;
@@ -166,22 +133,13 @@ pub async fn list(ctx: &BotCtx, w: &Who) -> Result<(), BotError> {
     let lines: Vec<String> = avatars
         .iter()
         .map(|a| {
-            let status = match a.status {
-                "queued" => w.lang.pick("⏳ в очереди", "⏳ queued"),
-                "training" => w.lang.pick("🏋️ обучается", "🏋️ training"),
-                "ready" => w.lang.pick("✅ готов", "✅ ready"),
-                _ => w.lang.pick("❌ не получился", "❌ failed"),
-            };
+            let status = copy(w.lang).avatar_status(a.status);
             format!("• {} — {status}", a.name)
         })
         .collect();
     ctx.say(
         w.chat,
-        format!(
-            "{}\n{}",
-            w.lang.pick("Ваши аватары:", "Your avatars:"),
-            lines.join("\n")
-        ),
+        format!("{}\n{}", copy(w.lang).your_avatars(), lines.join("\n")),
         Some(keyboards::menu(w.lang)),
     )
     .await?;

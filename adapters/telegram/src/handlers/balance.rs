@@ -6,6 +6,7 @@ use teloxide::types::{ChatId, LabeledPrice, SuccessfulPayment};
 
 use super::Who;
 use crate::context::{BotCtx, BotError};
+use crate::copy::copy;
 use crate::keyboards;
 use crate::payments::CURRENCY;
 
@@ -13,31 +14,15 @@ pub async fn show(ctx: &BotCtx, w: &Who) -> Result<(), BotError> {
     let user = w.user.to_string();
     let balance = ctx.ledger.balance(&user).await?;
     let entries = ctx.ledger.entries(&user, 5).await?;
-    let mut text = w.lang.pick(
-        format!("💰 Баланс: {balance} кредитов."),
-        format!("💰 Balance: {balance} credits."),
-    );
+    let mut text = copy(w.lang).balance(balance);
     if !entries.is_empty() {
-        text.push_str(
-            w.lang
-                .pick("\n\nПоследние операции:", "\n\nRecent entries:"),
-        );
+        text.push_str(copy(w.lang).recent_entries());
         for e in entries {
-            let what = match e.kind.as_str() {
-                "grant" => w.lang.pick("подарок", "gift"),
-                "purchase" if e.amount < 0 => w.lang.pick("возврат оплаты", "payment refunded"),
-                "purchase" => w.lang.pick("покупка", "purchase"),
-                "reservation" => w.lang.pick("заказ", "order"),
-                "refund" => w.lang.pick("возврат", "refund"),
-                _ => w.lang.pick("списание", "charge"),
-            };
+            let what = copy(w.lang).entry(&e.kind, e.amount);
             text.push_str(&format!("\n{:+} — {what}", e.amount));
         }
     }
-    text.push_str(w.lang.pick(
-        "\n\nПополнить звёздами Telegram:",
-        "\n\nTop up with Telegram Stars:",
-    ));
+    text.push_str(copy(w.lang).top_up());
     ctx.say(
         w.chat,
         text,
@@ -58,14 +43,8 @@ pub async fn invoice(ctx: &BotCtx, w: &Who, credits: i64) -> Result<(), BotError
     else {
         return show(ctx, w).await;
     };
-    let title = w.lang.pick(
-        format!("{} кредитов", pack.credits),
-        format!("{} credits", pack.credits),
-    );
-    let description = w.lang.pick(
-        format!("{} кредитов Aisha: аватары и портреты", pack.credits),
-        format!("{} Aisha credits for avatars and portraits", pack.credits),
-    );
+    let title = copy(w.lang).pack_title(pack.credits);
+    let description = copy(w.lang).pack_description(pack.credits);
     let req = ctx.tg.bot.send_invoice(
         ChatId(w.chat),
         title.clone(),
@@ -120,16 +99,7 @@ pub async fn paid(ctx: &BotCtx, w: &Who, pay: &SuccessfulPayment) -> Result<(), 
     let balance = ctx.ledger.balance(&w.user.to_string()).await?;
     ctx.say(
         w.chat,
-        w.lang.pick(
-            format!(
-                "⭐ Оплата получена: +{} кредитов. Баланс: {balance}.",
-                order.credits
-            ),
-            format!(
-                "⭐ Payment received: +{} credits. Balance: {balance}.",
-                order.credits
-            ),
-        ),
+        copy(w.lang).payment_received(order.credits, balance),
         Some(keyboards::menu(w.lang)),
     )
     .await?;

@@ -9,6 +9,7 @@ use teloxide::types::{ChatId, InputFile, InputMedia, InputMediaPhoto};
 
 use super::Who;
 use crate::context::{BotCtx, BotError};
+use crate::copy::copy;
 use crate::keyboards;
 
 pub const PAGE: i64 = 5;
@@ -21,8 +22,7 @@ pub async fn show(ctx: &BotCtx, w: &Who, page: u32) -> Result<(), BotError> {
     if items.is_empty() {
         ctx.say(
             w.chat,
-            w.lang
-                .pick("В галерее пока пусто.", "The gallery is empty so far."),
+            copy(w.lang).gallery_empty(),
             Some(keyboards::menu(w.lang)),
         )
         .await?;
@@ -59,10 +59,7 @@ pub async fn show(ctx: &BotCtx, w: &Who, page: u32) -> Result<(), BotError> {
     let ids: Vec<String> = shown.iter().map(|i| i.id.clone()).collect();
     ctx.say(
         w.chat,
-        w.lang.pick(
-            format!("Галерея, страница {}. 🗑 удаляет портрет.", page + 1),
-            format!("Gallery, page {}. 🗑 deletes a portrait.", page + 1),
-        ),
+        copy(w.lang).gallery_page(page + 1),
         Some(keyboards::gallery(w.lang, page, &ids, more)),
     )
     .await?;
@@ -76,9 +73,9 @@ pub async fn delete(ctx: &BotCtx, w: &Who, id: &str) -> Result<(), BotError> {
             if let Ok(k) = BlobKey::try_from(k) {
                 ctx.blobs.delete(&k).await?;
             }
-            w.lang.pick("🗑 Удалено.", "🗑 Deleted.")
+            copy(w.lang).deleted()
         }
-        None => w.lang.pick("Такого портрета нет.", "No such portrait."),
+        None => copy(w.lang).no_such_portrait(),
     };
     ctx.say(w.chat, text, None).await?;
     Ok(())

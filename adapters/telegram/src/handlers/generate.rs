@@ -10,6 +10,7 @@ use aisha_workflows::styles;
 use super::Who;
 use super::avatar::of_user;
 use crate::context::{BotCtx, BotError};
+use crate::copy::copy;
 use crate::dialogue::State;
 use crate::keyboards;
 
@@ -18,10 +19,7 @@ pub async fn begin(ctx: &BotCtx, w: &Who) -> Result<(), BotError> {
     if ready.is_empty() {
         ctx.say(
             w.chat,
-            w.lang.pick(
-                "Сначала нужен готовый аватар: «Создать аватар». Статус обучения — /avatars.",
-                "First you need a ready avatar: “Create avatar”. Training status: /avatars.",
-            ),
+            copy(w.lang).need_ready_avatar(),
             Some(keyboards::menu(w.lang)),
         )
         .await?;
@@ -52,7 +50,7 @@ async fn ready_avatars(ctx: &BotCtx, user: i64) -> Result<Vec<(String, String)>,
 async fn choose(ctx: &BotCtx, w: &Who, ready: &[(String, String)]) -> Result<(), BotError> {
     ctx.say(
         w.chat,
-        w.lang.pick("Какой аватар?", "Which avatar?"),
+        copy(w.lang).which_avatar(),
         Some(keyboards::avatars(w.lang, ready)),
     )
     .await?;
@@ -92,10 +90,7 @@ pub async fn avatar(ctx: &BotCtx, w: &Who, id: String) -> Result<(), BotError> {
 async fn lost(ctx: &BotCtx, w: &Who) -> Result<(), BotError> {
     ctx.say(
         w.chat,
-        w.lang.pick(
-            "Этот заказ уже неактуален — начните заново: «Портрет».",
-            "That order is no longer current — start again: “Portrait”.",
-        ),
+        copy(w.lang).order_lost(),
         Some(keyboards::menu(w.lang)),
     )
     .await?;
@@ -112,10 +107,7 @@ pub async fn styles(ctx: &BotCtx, w: &Who, page: u32) -> Result<(), BotError> {
 async fn style_page(ctx: &BotCtx, w: &Who, page: u32) -> Result<(), BotError> {
     ctx.say(
         w.chat,
-        w.lang.pick(
-            "Выберите стиль или напишите свой промпт:",
-            "Pick a style or write your own prompt:",
-        ),
+        copy(w.lang).pick_style(),
         Some(keyboards::styles(w.lang, page as usize)),
     )
     .await?;
@@ -139,7 +131,7 @@ pub async fn style(ctx: &BotCtx, w: &Who, id: String) -> Result<(), BotError> {
             },
         )
         .await?;
-    ask_aspect(ctx, w, w.lang.pick(s.name_ru, s.name_en)).await
+    ask_aspect(ctx, w, copy(w.lang).style_name(s)).await
 }
 
 pub async fn free(ctx: &BotCtx, w: &Who) -> Result<(), BotError> {
@@ -149,15 +141,8 @@ pub async fn free(ctx: &BotCtx, w: &Who) -> Result<(), BotError> {
     ctx.dialogues
         .set(w.chat, &State::Prompt { avatar_id })
         .await?;
-    ctx.say(
-        w.chat,
-        w.lang.pick(
-            "Опишите портрет словами (до 500 символов), например: «в образе рыцаря на закате».",
-            "Describe the portrait (up to 500 characters), e.g. “as a knight at sunset”.",
-        ),
-        None,
-    )
-    .await?;
+    ctx.say(w.chat, copy(w.lang).describe_portrait(), None)
+        .await?;
     Ok(())
 }
 
@@ -169,15 +154,7 @@ pub async fn prompted(
 ) -> Result<(), BotError> {
     let len = text.chars().count();
     if !(3..=500).contains(&len) {
-        ctx.say(
-            w.chat,
-            w.lang.pick(
-                format!("Нужно от 3 до 500 символов, а здесь {len}."),
-                format!("It takes 3 to 500 characters; this has {len}."),
-            ),
-            None,
-        )
-        .await?;
+        ctx.say(w.chat, copy(w.lang).bad_prompt(len), None).await?;
         return Ok(());
     }
     ctx.dialogues
@@ -191,16 +168,13 @@ pub async fn prompted(
             },
         )
         .await?;
-    ask_aspect(ctx, w, w.lang.pick("свой промпт", "your prompt")).await
+    ask_aspect(ctx, w, copy(w.lang).own_prompt()).await
 }
 
 async fn ask_aspect(ctx: &BotCtx, w: &Who, what: &str) -> Result<(), BotError> {
     ctx.say(
         w.chat,
-        w.lang.pick(
-            format!("{what}. Формат кадра?"),
-            format!("{what}. Aspect ratio?"),
-        ),
+        copy(w.lang).ask_aspect(what),
         Some(keyboards::aspects(w.lang)),
     )
     .await?;
@@ -230,10 +204,7 @@ pub async fn aspect(ctx: &BotCtx, w: &Who, a: Aspect) -> Result<(), BotError> {
         .await?;
     ctx.say(
         w.chat,
-        w.lang.pick(
-            format!("Сколько картинок? {} кредитов за каждую.", ctx.prices.image),
-            format!("How many images? {} credits each.", ctx.prices.image),
-        ),
+        copy(w.lang).ask_count(ctx.prices.image),
         Some(keyboards::counts(w.lang, ctx.prices.image)),
     )
     .await?;
@@ -286,10 +257,7 @@ async fn enough(ctx: &BotCtx, w: &Who, price: i64) -> Result<bool, BotError> {
     }
     ctx.say(
         w.chat,
-        w.lang.pick(
-            format!("Нужно {price} кредитов, на балансе {balance}. Пополнить:"),
-            format!("This needs {price} credits; your balance is {balance}. Top up:"),
-        ),
+        copy(w.lang).not_enough_credits(price, balance),
         Some(keyboards::packs(w.lang, &ctx.config.packs)),
     )
     .await?;
@@ -298,15 +266,8 @@ async fn enough(ctx: &BotCtx, w: &Who, price: i64) -> Result<bool, BotError> {
 
 async fn accepted(ctx: &BotCtx, w: &Who, n: u32, price: i64, run_id: &str) -> Result<(), BotError> {
     tracing::info!(run_id, user = w.user, images = n, "portrait order accepted");
-    ctx.say(
-        w.chat,
-        w.lang.pick(
-            format!("✅ Заказ принят: {n} шт., {price} кредитов. Рисую — обычно это меньше минуты."),
-            format!("✅ Order accepted: {n} image(s), {price} credits. Drawing — usually under a minute."),
-        ),
-        None,
-    )
-    .await?;
+    ctx.say(w.chat, copy(w.lang).order_accepted(n, price), None)
+        .await?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use teloxide::types::{CallbackQuery, Message, MessageKind};
 
 use super::actions::Action;
 use super::context::{BotCtx, BotError};
+use super::copy::copy;
 use super::dialogue::State;
 use super::lang::Lang;
 
@@ -81,15 +82,7 @@ async fn on_message(msg: Message, ctx: Arc<BotCtx>) -> Result<(), BotError> {
     if msg.photo().is_some() || msg.document().is_some() {
         return photos::received(&ctx, &w, &msg).await;
     }
-    ctx.say(
-        w.chat,
-        w.lang.pick(
-            "Я понимаю текст, фото и кнопки. /help — что я умею.",
-            "I understand text, photos and buttons. /help shows what I can do.",
-        ),
-        None,
-    )
-    .await?;
+    ctx.say(w.chat, copy(w.lang).not_understood(), None).await?;
     Ok(())
 }
 
@@ -109,15 +102,8 @@ async fn command(ctx: &BotCtx, w: &Who, name: &str, args: &str) -> Result<(), Bo
             admin::command(ctx, w, name, args).await
         }
         _ => {
-            ctx.say(
-                w.chat,
-                w.lang.pick(
-                    "Не знаю такой команды. /help — список.",
-                    "Unknown command. /help lists them.",
-                ),
-                None,
-            )
-            .await?;
+            ctx.say(w.chat, copy(w.lang).unknown_command(), None)
+                .await?;
             Ok(())
         }
     }
@@ -134,7 +120,7 @@ async fn on_callback(q: CallbackQuery, ctx: Arc<BotCtx>) -> Result<(), BotError>
     // Telegram shows a spinner on the button until it is answered.
     let mut answer = ctx.tg.bot.answer_callback_query(q.id.clone());
     if action.is_none() {
-        answer = answer.text(w.lang.pick("Кнопка устарела", "This button is outdated"));
+        answer = answer.text(copy(w.lang).outdated_button());
     }
     // A press handled after a restart may be too old to answer: the action still counts.
     if let Err(e) = ctx.tg.call(None, answer).await {

@@ -15,6 +15,7 @@ use teloxide::types::Message;
 
 use super::Who;
 use crate::context::{BotCtx, BotError};
+use crate::copy::copy;
 use crate::dialogue::{State, Uploaded};
 use crate::keyboards;
 use crate::send::DownloadError;
@@ -29,10 +30,7 @@ pub async fn received(ctx: &Arc<BotCtx>, w: &Who, msg: &Message) -> Result<(), B
     if !matches!(state, State::AvatarPhotos { .. } | State::Replacing { .. }) {
         ctx.say(
             w.chat,
-            w.lang.pick(
-                "Фото принимаю, когда создаём аватар: нажмите «Создать аватар».",
-                "I take photos while creating an avatar: press “Create avatar”.",
-            ),
+            copy(w.lang).photos_only_while_creating(),
             Some(keyboards::menu(w.lang)),
         )
         .await?;
@@ -84,10 +82,7 @@ pub async fn received(ctx: &Arc<BotCtx>, w: &Who, msg: &Message) -> Result<(), B
             if photos.len() >= MAX_PHOTOS {
                 ctx.say(
                     w.chat,
-                    w.lang.pick(
-                        format!("Уже {MAX_PHOTOS} фото — это максимум. Нажмите «Начать обучение»."),
-                        format!("That's {MAX_PHOTOS} photos already, the most I take. Press “Start training”."),
-                    ),
+                    copy(w.lang).photo_limit(MAX_PHOTOS),
                     Some(keyboards::train(w.lang)),
                 )
                 .await?;
@@ -142,28 +137,14 @@ pub async fn received(ctx: &Arc<BotCtx>, w: &Who, msg: &Message) -> Result<(), B
                         },
                     )
                     .await?;
-                ctx.say(
-                    w.chat,
-                    w.lang.pick(
-                        format!("Принято, ещё {left}."),
-                        format!("Got it, {left} more."),
-                    ),
-                    None,
-                )
-                .await?;
+                ctx.say(w.chat, copy(w.lang).replacements_left(left), None)
+                    .await?;
                 return Ok(());
             }
             avatar::replace_photos(&ctx.engine, &run_id, round, &filled).await?;
             ctx.dialogues.set(w.chat, &State::Idle).await?;
-            ctx.say(
-                w.chat,
-                w.lang.pick(
-                    "Спасибо! Проверяю фото и продолжаю обучение.",
-                    "Thank you! Checking the photos and carrying on with the training.",
-                ),
-                None,
-            )
-            .await?;
+            ctx.say(w.chat, copy(w.lang).replacements_received(), None)
+                .await?;
         }
         _ => {}
     }
@@ -204,15 +185,8 @@ async fn store(
 }
 
 async fn refuse(ctx: &BotCtx, w: &Who, problem: &PhotoProblem) -> Result<(), BotError> {
-    ctx.say(
-        w.chat,
-        w.lang.pick(
-            format!("❌ Это фото не подойдёт: {}.", problem.message_ru()),
-            format!("❌ This photo can't be used: {problem}."),
-        ),
-        None,
-    )
-    .await?;
+    ctx.say(w.chat, copy(w.lang).photo_refused(problem), None)
+        .await?;
     Ok(())
 }
 
@@ -225,20 +199,11 @@ fn answer_count_later(ctx: Arc<BotCtx>, chat: i64, lang: crate::lang::Lang, coun
         }
         let (text, keyboard) = if count >= MIN_PHOTOS {
             (
-                lang.pick(
-                    format!("✅ {count} фото. Можно начинать обучение или прислать ещё (до {MAX_PHOTOS})."),
-                    format!("✅ {count} photos. You can start the training or send more (up to {MAX_PHOTOS})."),
-                ),
+                copy(lang).photo_count_enough(count, MAX_PHOTOS),
                 Some(keyboards::train(lang)),
             )
         } else {
-            (
-                lang.pick(
-                    format!("📸 {count} из {MIN_PHOTOS} минимум."),
-                    format!("📸 {count} of {MIN_PHOTOS} minimum."),
-                ),
-                None,
-            )
+            (copy(lang).photo_count_short(count, MIN_PHOTOS), None)
         };
         if let Err(e) = ctx.say(chat, text, keyboard).await {
             tracing::warn!(error = %e, "telling the photo count");
@@ -258,8 +223,7 @@ pub async fn train(ctx: &BotCtx, w: &Who, _press: &str) -> Result<(), BotError> 
     else {
         ctx.say(
             w.chat,
-            w.lang
-                .pick("Сначала создайте аватар.", "Create an avatar first."),
+            copy(w.lang).create_avatar_first(),
             Some(keyboards::menu(w.lang)),
         )
         .await?;
@@ -268,10 +232,7 @@ pub async fn train(ctx: &BotCtx, w: &Who, _press: &str) -> Result<(), BotError> 
     if photos.len() < MIN_PHOTOS {
         ctx.say(
             w.chat,
-            w.lang.pick(
-                format!("Нужно ещё {} фото.", MIN_PHOTOS - photos.len()),
-                format!("{} more photos are needed.", MIN_PHOTOS - photos.len()),
-            ),
+            copy(w.lang).more_photos_needed(MIN_PHOTOS - photos.len()),
             None,
         )
         .await?;
@@ -281,10 +242,7 @@ pub async fn train(ctx: &BotCtx, w: &Who, _press: &str) -> Result<(), BotError> 
     if balance < ctx.prices.avatar {
         ctx.say(
             w.chat,
-            w.lang.pick(
-                format!("Обучение стоит {} кредитов, на балансе {balance}. Пополните баланс — фото я сохраню.", ctx.prices.avatar),
-                format!("Training costs {} credits; your balance is {balance}. Top up — I'll keep the photos.", ctx.prices.avatar),
-            ),
+            copy(w.lang).training_unaffordable(ctx.prices.avatar, balance),
             Some(keyboards::packs(w.lang, &ctx.config.packs)),
         )
         .await?;
@@ -311,24 +269,14 @@ pub async fn train(ctx: &BotCtx, w: &Who, _press: &str) -> Result<(), BotError> 
             ctx.dialogues.set(w.chat, &State::Idle).await?;
             ctx.say(
                 w.chat,
-                w.lang.pick(
-                    format!("🚀 Обучение «{name}» в очереди ({} кредитов). Обычно это 5–20 минут — я напишу, когда аватар будет готов. Статус: /avatars", ctx.prices.avatar),
-                    format!("🚀 Training “{name}” is queued ({} credits). It usually takes 5–20 minutes — I'll tell you when the avatar is ready. Status: /avatars", ctx.prices.avatar),
-                ),
+                copy(w.lang).training_queued(&name, ctx.prices.avatar),
                 Some(keyboards::menu(w.lang)),
             )
             .await?;
         }
         Err(EngineError::SubjectLimit { .. }) => {
-            ctx.say(
-                w.chat,
-                w.lang.pick(
-                    "Другой ваш аватар ещё обучается — дождитесь его, фото я сохраню.",
-                    "Another avatar of yours is still training — wait for it; I'll keep these photos.",
-                ),
-                None,
-            )
-            .await?;
+            ctx.say(w.chat, copy(w.lang).another_training_running(), None)
+                .await?;
         }
         Err(e) => return Err(e.into()),
     }

@@ -1,0 +1,94 @@
+//! What workflows tell users, as data. A workflow says *what* happened (an avatar is ready,
+//! portraits are here, this much was refunded); how it reads, in which language, is the
+//! bot's (`adapters/src/telegram/copy`), so no user-facing text is written here.
+
+use serde::{Deserialize, Serialize};
+
+use crate::blob::BlobKey;
+use crate::photos::Rejected;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+pub enum Notice {
+    /// Some photos of a training were refused; the run waits for their replacements (one
+    /// wait per `round`).
+    PhotosRejected {
+        round: u32,
+        rejected: Vec<Rejected>,
+    },
+    AvatarReady {
+        name: String,
+    },
+    /// `refunded` credits went back (0: the training held none).
+    AvatarFailed {
+        name: String,
+        refunded: i64,
+    },
+    /// The portraits kept; `withheld` more failed the safety check and `refunded` credits
+    /// went back for them.
+    PortraitsReady {
+        images: Vec<BlobKey>,
+        withheld: u32,
+        refunded: i64,
+    },
+    /// `refunded` credits went back (0: the order held none).
+    PortraitFailed {
+        refunded: i64,
+    },
+}
+
+impl Notice {
+    /// Its outbox row's kind. A run tells one notice of a kind per step, so a retried step
+    /// never tells twice; a new round of refused photos is a new kind.
+    pub fn kind(&self) -> String {
+        match self {
+            Notice::PhotosRejected { round, .. } => format!("photos_rejected_{round}"),
+            Notice::AvatarReady { .. } => "avatar_ready".into(),
+            Notice::AvatarFailed { .. } => "avatar_failed".into(),
+            Notice::PortraitsReady { .. } => "portraits".into(),
+            Notice::PortraitFailed { .. } => "portrait_failed".into(),
+        }
+    }
+
+    /// Images to send with it.
+    pub fn images(&self) -> &[BlobKey] {
+        match self {
+            Notice::PortraitsReady { images, .. } => images,
+            _ => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::photos::PhotoProblem;
+
+    #[test]
+    fn a_notice_is_tagged_and_names_its_kind() {
+        let n = Notice::PhotosRejected {
+            round: 2,
+            rejected: vec![Rejected {
+                photo: 3,
+                problem: PhotoProblem::NotAnImage,
+            }],
+        };
+        assert_eq!(n.kind(), "photos_rejected_2");
+        assert_eq!(
+            serde_json::to_value(&n).unwrap(),
+            json!({"notice": "photos_rejected", "round": 2,
+                   "rejected": [{"photo": 3, "problem": {"problem": "not_an_image"}}]})
+        );
+        let ready = Notice::PortraitsReady {
+            images: vec![BlobKey::new(&["portraits", "r", "0.jpg"]).unwrap()],
+            withheld: 1,
+            refunded: 5,
+        };
+        assert_eq!(ready.kind(), "portraits");
+        assert_eq!(ready.images().len(), 1);
+        let back: Notice = serde_json::from_value(serde_json::to_value(&ready).unwrap()).unwrap();
+        assert_eq!(back, ready);
+    }
+}
