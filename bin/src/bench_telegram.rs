@@ -9,13 +9,15 @@
 use std::time::{Duration, Instant};
 
 use aisha_engine::on_db;
-use aisha_engine::time::now_ms;
 use aisha_sim::telegram::{SimUser, UserAction};
+use aisha_telegram::dialogue::{Dialogues, State};
+use aisha_telegram::users::Users;
 use aisha_telegram::{TelegramBot, TelegramConfig};
 use aisha_workflows::avatar::Preset;
 use aisha_workflows::avatars::{Avatars, NewAvatar};
 use aisha_workflows::blob::BlobKey;
 use aisha_workflows::credits::{Kind, Ledger};
+use aisha_workflows::provider::Aspect;
 use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::json;
@@ -184,8 +186,9 @@ fn user_id(i: usize) -> i64 {
 async fn seed(db: &aisha_engine::Db, users: usize) -> anyhow::Result<()> {
     let ledger = Ledger::new(db.clone());
     let avatars = Avatars::new(db.clone());
+    let bot_users = Users::new(db.clone());
+    let dialogues = Dialogues::new(db.clone());
     let lora = BlobKey::new(&["bench", "lora.safetensors"])?;
-    let now = now_ms();
     for i in 0..users {
         let u = user_id(i);
         let avatar = format!("bench-avatar-{u}");
@@ -198,14 +201,20 @@ async fn seed(db: &aisha_engine::Db, users: usize) -> anyhow::Result<()> {
                 &format!("bench:{u}"),
             )
             .await?;
-        let state = json!({"state": "order", "avatar_id": avatar, "style": "business", "prompt": null, "aspect": "3:4"});
-        on_db!(db, p => {
-            sqlx::query("INSERT INTO tg_users (user_id, lang, created_at, updated_at) VALUES ($1, 'ru', $2, $2)")
-                .bind(u.to_string()).bind(now).execute(p).await?;
-            sqlx::query("INSERT INTO tg_dialogues (chat_id, state, updated_at) VALUES ($1, $2, $3)")
-                .bind(u).bind(state.to_string()).bind(now).execute(p).await.map(|_| ())
-        })
-        .context("seeding")?;
+        bot_users
+            .seen(u, Some("ru"), "Bench")
+            .await
+            .context("seeding a user")?;
+        let order = State::Order {
+            avatar_id: avatar.clone(),
+            style: Some("business".into()),
+            prompt: None,
+            aspect: Some(Aspect::Portrait),
+        };
+        dialogues
+            .set(u, &order)
+            .await
+            .context("seeding a dialogue")?;
         avatars
             .create(&NewAvatar {
                 id: &avatar,

@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use aisha_engine::Engine;
 use aisha_engine::ops::RunFilter;
-use aisha_engine::{Engine, on_db};
+use aisha_fal::inbox::Inbox;
 use aisha_sim::telegram::{SentCall, SimConfig as TgSimConfig, SimTelegram, SimUser, UserAction};
 use aisha_telegram::{TelegramBot, TelegramConfig};
 use aisha_workflows::blob::BlobKey;
@@ -57,6 +58,7 @@ pub async fn run(base: &Settings) -> anyhow::Result<()> {
         .fal
         .webhook(&app.engine, app.metrics.clone(), stopped.clone())
         .await?;
+    let inbox = webhook.handover.inbox().clone();
     // Only the public listener: the demo drives everything through the library.
     let listener = std::net::TcpListener::bind(&settings.http_bind).context("HTTP_BIND")?;
     let server = app.serve_public(&settings, listener, webhook, None)?;
@@ -80,7 +82,7 @@ pub async fn run(base: &Settings) -> anyhow::Result<()> {
         idle_rss as f64 / 1024.0
     );
 
-    let result = scenario(&app, &dir, &settings).await;
+    let result = scenario(&app, &inbox, &dir, &settings).await;
 
     let _ = stop.send(true);
     let _ = worker.await;
@@ -128,7 +130,12 @@ struct Summary {
     portraits: Vec<PathBuf>,
 }
 
-async fn scenario(app: &app::App, dir: &Path, settings: &Settings) -> anyhow::Result<Summary> {
+async fn scenario(
+    app: &app::App,
+    inbox: &Inbox,
+    dir: &Path,
+    settings: &Settings,
+) -> anyhow::Result<Summary> {
     let engine = &app.engine;
     let db = engine.db().clone();
     let ledger = Ledger::new(db.clone());
@@ -211,7 +218,7 @@ async fn scenario(app: &app::App, dir: &Path, settings: &Settings) -> anyhow::Re
             std::fs::write(&path, app.blobs.store.get(&key).await?)?;
             portraits.push(path);
         }
-        handovers.push(handover_ms(&db, id).await?);
+        handovers.push(handover_ms(inbox, &db, id).await?);
     }
     handovers.sort_by(f64::total_cmp);
     let mut steps = 0;
@@ -319,13 +326,11 @@ impl<'a> Chat<'a> {
 }
 
 /// From the FAL callback's arrival in the inbox to the delivery row in the outbox.
-async fn handover_ms(db: &aisha_engine::Db, run_id: &str) -> anyhow::Result<f64> {
-    let received: i64 = on_db!(db, p => sqlx::query_scalar(
-        "SELECT MIN(received_at) FROM fal_inbox WHERE run_id = $1",
-    )
-    .bind(run_id)
-    .fetch_one(p)
-    .await)?;
+async fn handover_ms(inbox: &Inbox, db: &aisha_engine::Db, run_id: &str) -> anyhow::Result<f64> {
+    let received = inbox
+        .first_received_at(run_id)
+        .await?
+        .with_context(|| format!("no FAL callback arrived for run {run_id}"))?;
     let queued = Outbox::new(db.clone())
         .queued_at(run_id, "portraits")
         .await?

@@ -133,6 +133,16 @@ impl Inbox {
         .await)?)
     }
 
+    /// When the first of FAL's callbacks for `run_id` arrived (ms since the epoch), if any did.
+    pub async fn first_received_at(&self, run_id: &str) -> Result<Option<i64>, InboxError> {
+        Ok(on_db!(&self.db, p => sqlx::query_scalar(
+            "SELECT MIN(received_at) FROM fal_inbox WHERE run_id = $1",
+        )
+        .bind(run_id)
+        .fetch_one(p)
+        .await)?)
+    }
+
     /// Outcome of a delivery once handed over.
     pub async fn outcome(&self, request_id: &str) -> Result<Option<String>, InboxError> {
         Ok(on_db!(&self.db, p => sqlx::query_scalar(

@@ -13,7 +13,7 @@ mod context;
 pub mod copy;
 mod debounce;
 mod delivery;
-mod dialogue;
+pub mod dialogue;
 mod dispatch;
 mod handlers;
 pub mod intake;
@@ -23,7 +23,7 @@ pub mod payments;
 pub mod send;
 mod throttle;
 pub mod updates;
-mod users;
+pub mod users;
 pub mod webhook;
 
 use std::sync::Arc;
