@@ -110,6 +110,24 @@ pub enum QueueStatus {
     },
 }
 
+impl QueueStatus {
+    /// How far the runner says it is (0.0 to 1.0): the percentage of the last progress-bar
+    /// line (`Generating:  40%|████      | 11/28`) its log shows; 1.0 once completed, `None`
+    /// while queued or before it printed one.
+    pub fn progress(&self) -> Option<f64> {
+        let logs = match self {
+            QueueStatus::InQueue { .. } => return None,
+            QueueStatus::Completed { error: None, .. } => return Some(1.0),
+            QueueStatus::Completed { logs, .. } | QueueStatus::InProgress { logs } => logs,
+        };
+        logs.as_deref()?.iter().rev().find_map(|l| {
+            let (before, _) = l.message.split_once("%|")?;
+            let digits = before.rsplit(|c: char| !c.is_ascii_digit()).next()?;
+            digits.parse::<f64>().ok().map(|p| (p / 100.0).min(1.0))
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CancelOutcome {
@@ -365,6 +383,21 @@ mod tests {
         assert!(r.backoff(1) <= Duration::from_millis(100));
         assert!(r.backoff(3) >= Duration::from_millis(200));
         assert!(r.backoff(9) <= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn progress_is_read_from_the_last_progress_bar_line() {
+        let s: QueueStatus = serde_json::from_str(
+            r#"{"status":"IN_PROGRESS","logs":[{"message":"Generating: starting, 28 steps"},{"message":"Generating:  21%|██        | 6/28"},{"message":"Generating:  42%|████      | 12/28"},{"message":"saving"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.progress(), Some(0.42));
+        let none: QueueStatus =
+            serde_json::from_str(r#"{"status":"IN_PROGRESS","logs":null}"#).unwrap();
+        assert_eq!(none.progress(), None);
+        let queued: QueueStatus =
+            serde_json::from_str(r#"{"status":"IN_QUEUE","queue_position":3}"#).unwrap();
+        assert_eq!(queued.progress(), None);
     }
 
     #[test]

@@ -307,3 +307,47 @@ async fn serve_bytes(bytes: Vec<u8>) -> (HttpServer, String) {
     let url = format!("http://{}/data.zip", server.addr);
     (server, url)
 }
+
+#[tokio::test]
+async fn status_with_logs_shows_the_queue_moving_and_the_progress_growing() {
+    let sim = sim(1500).await;
+    let c = client(&sim, KEY);
+    let app = "fal-ai/flux-lora";
+    let first = c
+        .submit(app, &generation("first"), "http://127.0.0.1:9/hook")
+        .await
+        .unwrap();
+    let second = c
+        .submit(app, &generation("second"), "http://127.0.0.1:9/hook")
+        .await
+        .unwrap();
+    // Both queued (a job waits a third of its delay): the second has the first ahead of it.
+    match c.status(app, &second.status_url).await.unwrap() {
+        QueueStatus::InQueue { queue_position } => assert_eq!(queue_position, Some(1)),
+        other => panic!("expected IN_QUEUE, got {other:?}"),
+    }
+    match c.status(app, &first.status_url).await.unwrap() {
+        QueueStatus::InQueue { queue_position } => assert_eq!(queue_position, Some(0)),
+        other => panic!("expected IN_QUEUE, got {other:?}"),
+    }
+    let mut seen = Vec::new();
+    for _ in 0..300 {
+        let s = c.status(app, &first.status_url).await.unwrap();
+        if let Some(p) = s.progress()
+            && seen.last() != Some(&p)
+        {
+            seen.push(p);
+        }
+        if matches!(s, QueueStatus::Completed { .. }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.last(), Some(&1.0), "{seen:?}");
+    assert!(seen.len() >= 4, "progress moved in steps: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "never backwards: {seen:?}"
+    );
+    sim.stop().await;
+}

@@ -6,6 +6,7 @@
 
 mod deliver;
 mod faults;
+mod progress;
 mod render;
 mod routes;
 pub mod signing;

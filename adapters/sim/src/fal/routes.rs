@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::deliver::deliver;
 use super::render;
 use super::signing::jwks_document;
-use super::{AppKind, Fault, RequestInfo, Shared, SimFile, SimRequest};
+use super::{AppKind, Fault, RequestInfo, Shared, SimFile, SimRequest, progress};
 use aisha_fal::apps::{
     FastTrainingInput, FluxLoraInput, FluxLoraOutput, Image, ImageSize, OutputFormat,
     PortraitTrainerInput, SizePreset,
@@ -428,17 +428,37 @@ async fn job_status(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let Some(r) = known_request(req, &s, res).await else {
         return;
     };
-    let elapsed = r.submitted.elapsed();
-    let log = |m: &str| json!({"message": m, "level": "INFO", "source": "user", "timestamp": chrono::Utc::now().to_rfc3339()});
+    // FAL sends the log only to `?logs=1`, and `"logs": null` otherwise (clients read the key).
+    let with_logs = req.query::<String>("logs").as_deref() == Some("1");
+    let logs = |lines: Vec<Value>| {
+        if with_logs {
+            Value::Array(lines)
+        } else {
+            Value::Null
+        }
+    };
+    let now = std::time::Instant::now();
     let body = match &r.outcome {
-        Some(Ok(_)) => {
-            json!({"status": "COMPLETED", "logs": [log("done")], "metrics": {"inference_time": r.delay.as_secs_f64()}})
-        }
-        Some(Err(e)) => {
-            json!({"status": "COMPLETED", "logs": [log("failed")], "error": e, "error_type": "internal_error"})
-        }
-        None if elapsed < r.delay / 3 => json!({"status": "IN_QUEUE", "queue_position": 0}),
-        None => json!({"status": "IN_PROGRESS", "logs": [log("running")]}),
+        Some(Ok(_)) => json!({
+            "status": "COMPLETED",
+            "logs": logs(progress::logs(r.kind, 1.0)),
+            "metrics": {"inference_time": r.delay.as_secs_f64()},
+        }),
+        Some(Err(e)) => json!({
+            "status": "COMPLETED",
+            "logs": logs(progress::logs(r.kind, 0.0)),
+            "error": e,
+            "error_type": "internal_error",
+        }),
+        None => match progress::phase(&r, now) {
+            progress::Phase::Queued => {
+                let ahead = progress::queue_position(&r, s.state().requests.values(), now);
+                json!({"status": "IN_QUEUE", "queue_position": ahead})
+            }
+            progress::Phase::Running(done) => {
+                json!({"status": "IN_PROGRESS", "logs": logs(progress::logs(r.kind, done))})
+            }
+        },
     };
     answer(res, StatusCode::OK, body);
 }
