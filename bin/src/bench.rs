@@ -2,7 +2,6 @@
 //! throughput, step-to-step latency and CPU per workflow. Figures, not pass/fail.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -155,18 +154,19 @@ pub async fn run(args: EngineBench) -> anyhow::Result<()> {
 async fn bench_db(
     kind: QueueKind,
     args: &EngineBench,
-) -> anyhow::Result<(Pools, String, Option<tempfile_dir::Dir>)> {
+) -> anyhow::Result<(Pools, String, Option<tempfile::TempDir>)> {
     match kind {
         QueueKind::Sqlite => {
-            let dir = tempfile_dir::Dir::new()?;
-            let url = format!("sqlite:{}", dir.path.join("bench.db").display());
+            let dir = tempfile::Builder::new().prefix("aisha-bench-").tempdir()?;
+            let url = format!("sqlite:{}", dir.path().join("bench.db").display());
             let pools = Pools::connect(&url, args.db_max_connections).await?;
             pools.db.migrate().await?;
             Ok((pools, url, Some(dir)))
         }
         QueueKind::Postgres | QueueKind::Redis => {
-            let (pools, url) =
-                fresh_pg(&args.postgres, "aisha_bench", args.db_max_connections).await?;
+            let url = fresh_pg(&args.postgres, "aisha_bench").await?;
+            let pools = Pools::connect(&url, args.db_max_connections).await?;
+            pools.db.migrate().await?;
             if std::env::var("AISHA_BENCH_PGSS").is_ok() {
                 on_db!(&pools.db, p => sqlx::raw_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()").execute(p).await.map(|_| ()))?;
             }
@@ -175,12 +175,9 @@ async fn bench_db(
     }
 }
 
-/// A new, migrated database `name` on the Postgres server of `admin_url` (dropped first).
-pub(crate) async fn fresh_pg(
-    admin_url: &str,
-    name: &'static str,
-    max_connections: u32,
-) -> anyhow::Result<(Pools, String)> {
+/// A new, empty database `name` on the Postgres server of `admin_url` (dropped first): its URL.
+/// Whoever connects migrates it (the benches that run the whole app let `App::build` do it).
+pub(crate) async fn fresh_pg(admin_url: &str, name: &'static str) -> anyhow::Result<String> {
     let admin = sqlx::PgPool::connect(admin_url).await.with_context(|| {
         format!(
             "--postgres: cannot connect to {}",
@@ -204,10 +201,7 @@ pub(crate) async fn fresh_pg(
         )
     })?;
     url.set_path(&format!("/{name}"));
-    let url = url.to_string();
-    let pools = Pools::connect(&url, max_connections).await?;
-    pools.db.migrate().await?;
-    Ok((pools, url))
+    Ok(url.to_string())
 }
 
 pub(crate) async fn drop_pg(admin_url: &str, name: &'static str) {
@@ -482,27 +476,4 @@ pub(crate) fn process_cpu_ms() -> f64 {
     };
     // Fields after the command name: state is 0, utime is 11, stime is 12.
     (ticks(11) + ticks(12)) * 10.0
-}
-
-/// A temporary folder removed on drop (the SQLite bench database).
-mod tempfile_dir {
-    use super::PathBuf;
-
-    pub struct Dir {
-        pub path: PathBuf,
-    }
-
-    impl Dir {
-        pub fn new() -> std::io::Result<Dir> {
-            let path = std::env::temp_dir().join(format!("aisha-bench-{}", ulid::Ulid::generate()));
-            std::fs::create_dir_all(&path)?;
-            Ok(Dir { path })
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
 }

@@ -46,8 +46,8 @@ pub async fn run(args: TelegramBench, base: &Settings) -> anyhow::Result<()> {
     if args.users == 0 {
         bail!("--users must be at least 1");
     }
-    let (pools, url) = fresh_pg(&args.postgres, DB_NAME, 40).await?;
-    pools.close().await;
+    // Migrated by the app's own start-up.
+    let url = fresh_pg(&args.postgres, DB_NAME).await?;
     let result = measure(&args, base, &url).await;
     drop_pg(&args.postgres, DB_NAME).await;
     result

@@ -97,8 +97,8 @@ pub async fn run(args: WebhookBench) -> anyhow::Result<()> {
     if args.requests == 0 || args.concurrency == 0 || args.rate == 0 {
         bail!("--requests, --concurrency and --rate must be at least 1");
     }
-    let (pools, url) = fresh_pg(&args.postgres, DB_NAME, 40).await?;
-    pools.close().await;
+    // Migrated by the app's own start-up.
+    let url = fresh_pg(&args.postgres, DB_NAME).await?;
     let result = measure(&args, &url).await;
     drop_pg(&args.postgres, DB_NAME).await;
     result

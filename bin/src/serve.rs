@@ -1,5 +1,7 @@
 //! Running roles until SIGTERM/SIGINT.
 
+use std::net::TcpListener;
+
 use anyhow::Context;
 
 use crate::app;
@@ -13,8 +15,8 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
     // with port 0 (the tests do: no free port is picked and let go of).
     let mut settings = settings.clone();
     let listeners = if roles.contains(&Role::Http) {
-        let public = bind(&settings.http_bind).context("HTTP_BIND")?;
-        let admin = bind(&settings.admin_bind).context("ADMIN_BIND")?;
+        let public = TcpListener::bind(&settings.http_bind).context("HTTP_BIND")?;
+        let admin = TcpListener::bind(&settings.admin_bind).context("ADMIN_BIND")?;
         settings.http_bind = public.local_addr().context("HTTP_BIND")?.to_string();
         settings.admin_bind = admin.local_addr().context("ADMIN_BIND")?.to_string();
         println!("HTTP_BIND={}", settings.http_bind);
@@ -81,9 +83,4 @@ pub async fn run(settings: &Settings, roles: &[Role], role_name: &str) -> anyhow
     app.pools.close().await;
     tracing::info!("aisha stopped");
     Ok(())
-}
-
-/// A listening socket on `addr` (`host:port`; port 0 takes any free one).
-fn bind(addr: &str) -> std::io::Result<std::net::TcpListener> {
-    std::net::TcpListener::bind(addr)
 }
