@@ -101,6 +101,8 @@ async fn until_status(b: &Browser, page: &str, want: &str) {
 
 #[tokio::test]
 async fn admin_ui_in_a_real_browser() {
+    // First: without a browser the test fails at once, saying how to install one.
+    let b = Browser::start(1400, 900).await;
     let w = World::start(QueueKind::Postgres, fast_sim(), |b, _| {
         b.register(fetch_once())
     })
@@ -158,6 +160,25 @@ async fn admin_ui_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // The cookie is `Secure` when the proxy says the browser came over HTTPS, and only then.
+    for (proto, secure) in [(Some("https"), true), (None, false)] {
+        let mut r = http
+            .post(format!("{ui}/login"))
+            .header("origin", format!("http://{}", admin.addr))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={TOKEN}"));
+        if let Some(p) = proto {
+            r = r.header("x-forwarded-proto", p);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let cookie = r.headers()["set-cookie"].to_str().unwrap();
+        assert!(
+            cookie.starts_with("aisha_admin=") && cookie.contains("HttpOnly"),
+            "{cookie}"
+        );
+        assert_eq!(cookie.contains("; Secure"), secure, "{cookie}");
+    }
     // Nothing of it on the public listener.
     let r = http
         .get(format!("{}/admin/ui", w.base))
@@ -166,7 +187,6 @@ async fn admin_ui_in_a_real_browser() {
         .unwrap();
     assert_eq!(r.status(), 404);
 
-    let b = Browser::start(1400, 900).await;
     b.goto(&ui).await;
     assert!(
         b.url().await.ends_with("/admin/ui/login"),

@@ -34,6 +34,10 @@ impl Drop for Browser {
 
 fn binary(var: &str, candidates: &[&str]) -> String {
     if let Ok(p) = std::env::var(var) {
+        assert!(
+            Path::new(&p).exists(),
+            "{var}={p} does not exist; {INSTALL}"
+        );
         return p;
     }
     candidates
