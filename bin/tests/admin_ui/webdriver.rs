@@ -3,6 +3,7 @@
 //! Without chromium or chromedriver the test fails saying how to install them.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,8 +26,12 @@ pub struct Browser {
     profile: tempfile::TempDir,
 }
 
+/// chromedriver leads its own process group, which the browser it starts joins: a test that
+/// fails before `quit` still leaves no browser behind.
 impl Drop for Browser {
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -61,6 +66,7 @@ impl Browser {
             .port();
         let driver = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -96,7 +102,7 @@ impl Browser {
                 "binary": chromium,
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                    "--hide-scrollbars", "--force-device-scale-factor=1",
+                    "--hide-scrollbars", "--force-device-scale-factor=1", "--disable-crash-reporter",
                     format!("--window-size={width},{height}"),
                     format!("--user-data-dir={}", b.profile.path().display()),
                 ],
