@@ -8,7 +8,7 @@ use salvo::server::ServerHandle;
 
 use crate::limits::{DeclaredLimit, HttpLimits, NO_BODY};
 use crate::metrics::Observe;
-use crate::{AppState, admin, probes};
+use crate::{AppState, admin, admin_ui, probes};
 
 /// What `HTTP_BIND` serves: the probes, and the routes of the adapters this process runs (the
 /// FAL webhook, the Telegram webhook, the local blob URLs), each adapter's own router.
@@ -27,7 +27,7 @@ pub fn public_router(state: AppState, adapters: Vec<Router>) -> Router {
     )
 }
 
-/// What `ADMIN_BIND` serves: `/metrics` and the admin API.
+/// What `ADMIN_BIND` serves: `/metrics`, the admin API and the admin web page.
 pub fn admin_router(state: AppState) -> Router {
     Router::new()
         .hoop(Observe(state.metrics.clone()))
@@ -37,6 +37,7 @@ pub fn admin_router(state: AppState) -> Router {
                 .hoop(DeclaredLimit(NO_BODY))
                 .get(probes::metrics),
         )
+        .push(admin_ui::router())
         .push(admin::router())
 }
 
