@@ -93,7 +93,8 @@ async fn embedded_default_runs_and_reports() {
             "aisha.avatar_training",
             "aisha.fal_probe",
             "aisha.noop3",
-            "aisha.portrait_generation"
+            "aisha.portrait_generation",
+            "aisha.portrait_upscale"
         ]
     );
 
