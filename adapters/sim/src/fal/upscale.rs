@@ -20,10 +20,8 @@ const MAX_SIDE: u32 = 16384;
 
 /// Checks the input against the app's schema; the error is FAL's 422 body.
 pub(crate) fn validate(input: &Value) -> Result<(), Value> {
-    if !input
-        .get("image_url")
-        .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()))
-    {
+    let url = input.get("image_url").and_then(Value::as_str);
+    if url.is_none_or(str::is_empty) {
         return Err(missing("image_url"));
     }
     let i: EsrganInput =
