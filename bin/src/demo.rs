@@ -2,8 +2,8 @@
 //! SQLite, the local blob store, the FAL simulator, the real webhook service on localhost
 //! with signed callbacks, and the real Telegram bot talking to a local Bot API server. A demo
 //! user meets the bot as a Telegram user would: /start (welcome credits), an album of 12
-//! photos drawn at run time, an avatar, portraits in two styles; every step and every
-//! message is shown as it happens.
+//! photos drawn at run time, an avatar, portraits in two styles, one of them upscaled ×2;
+//! every step and every message is shown as it happens.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use aisha_telegram::{TelegramBot, TelegramConfig};
 use aisha_workflows::blob::BlobKey;
 use aisha_workflows::credits::Ledger;
 use aisha_workflows::outbox::Outbox;
-use aisha_workflows::{avatar, portrait};
+use aisha_workflows::{avatar, portrait, upscale};
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -191,9 +191,11 @@ async fn scenario(
     }
     let named: Vec<(&str, String)> = runs.iter().map(|(s, id)| (*s, id.clone())).collect();
     watch(engine, &named).await?;
+    let mut what_next = Vec::new();
     for _ in STYLES {
-        user.wait_for("Что дальше").await?;
+        what_next.push(user.wait_for("Что дальше").await?);
     }
+    let upscaled = upscale_one(&mut user, engine, &what_next, &runs[0]).await?;
     let _ = stop.send(true);
     let _ = bot_task.await;
     sim.stop().await;
@@ -220,6 +222,8 @@ async fn scenario(
         }
         handovers.push(handover_ms(inbox, &db, id).await?);
     }
+    portraits.push(write_upscaled(app, &out, &upscaled).await?);
+    all.push(upscaled.1);
     handovers.sort_by(f64::total_cmp);
     let mut steps = 0;
     let mut retries = 0;
@@ -243,6 +247,53 @@ async fn scenario(
         ),
         portraits,
     })
+}
+
+/// Presses "🔍 ×2" under the first portrait of `(style, run)` and waits for the file.
+/// Returns the style and the upscale run.
+async fn upscale_one<'a>(
+    user: &mut Chat<'_>,
+    engine: &Engine,
+    what_next: &[SentCall],
+    (style, run): &(&'a str, String),
+) -> anyhow::Result<(&'a str, String)> {
+    println!("\n4. upscales the first {style} portrait ×2: it comes back as a file");
+    let button = format!("up:0:{run}");
+    let message = what_next
+        .iter()
+        .find(|c| c.buttons().iter().any(|(_, data)| *data == button))
+        .context("no upscale button under the portraits")?;
+    user.press(message, &button);
+    user.wait_for("×2 (").await?;
+    let id = latest_run(engine, upscale::NAME).await?;
+    watch(engine, &[("upscale", id.clone())]).await?;
+    user.wait_for("Готово: портрет ×2").await?;
+    Ok((style, id))
+}
+
+/// Writes the upscaled portrait beside its original as `<style>-1-upscaled.jpg`, checking
+/// it is twice the original's width and height.
+async fn write_upscaled(
+    app: &app::App,
+    out: &Path,
+    (style, run): &(&str, String),
+) -> anyhow::Result<PathBuf> {
+    let state = app.engine.show_run(run).await?.state;
+    let key = BlobKey::try_from(state["stored"].as_str().unwrap_or_default().to_string())?;
+    let bytes = app.blobs.store.get(&key).await?;
+    let original = image::open(out.join(format!("{style}-1.jpg")))?;
+    let upscaled = image::load_from_memory(&bytes)?;
+    let (w, h) = (original.width() * 2, original.height() * 2);
+    if (upscaled.width(), upscaled.height()) != (w, h) {
+        bail!(
+            "the upscaled portrait is {}×{}, not {w}×{h}",
+            upscaled.width(),
+            upscaled.height()
+        );
+    }
+    let path = out.join(format!("{style}-1-upscaled.jpg"));
+    std::fs::write(&path, bytes)?;
+    Ok(path)
 }
 
 /// The newest run of `workflow` of the demo user.

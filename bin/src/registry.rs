@@ -5,7 +5,7 @@ use aisha_fal::apps::FalApps;
 use aisha_fal::jobs::FalJobs;
 use aisha_fal::probe::{self, ProbeDeps};
 use aisha_workflows::product::Product;
-use aisha_workflows::{avatar, portrait};
+use aisha_workflows::{avatar, portrait, upscale};
 
 /// What the workflows are given.
 pub struct Deps {
@@ -22,5 +22,6 @@ pub fn register(b: EngineBuilder, deps: Deps) -> EngineBuilder {
             http: reqwest::Client::new(),
         }))
         .register(avatar::workflow(deps.product.clone()))
-        .register(portrait::workflow(deps.product))
+        .register(portrait::workflow(deps.product.clone()))
+        .register(upscale::workflow(deps.product))
 }

@@ -210,7 +210,8 @@ async fn admin_api() {
             "aisha.avatar_training",
             "aisha.fal_probe",
             "aisha.noop3",
-            "aisha.portrait_generation"
+            "aisha.portrait_generation",
+            "aisha.portrait_upscale"
         ]
     );
     let r: Value = post("/admin/queues/noop3/requeue-dead".into())

@@ -93,7 +93,8 @@ async fn embedded_default_runs_and_reports() {
             "aisha.avatar_training",
             "aisha.fal_probe",
             "aisha.noop3",
-            "aisha.portrait_generation"
+            "aisha.portrait_generation",
+            "aisha.portrait_upscale"
         ]
     );
 
@@ -224,6 +225,21 @@ fn bad_limits_stop_start_up_naming_the_variable_and_the_rule() {
             "from 16 to 100000",
         ),
         (vec![("FAL_USER_ID", "a b")], "FAL_USER_ID", "no spaces"),
+        (
+            vec![("PRICE_UPSCALE", "0")],
+            "PRICE_UPSCALE",
+            "from 1 to 1000000",
+        ),
+        (
+            vec![("PRICE_UPSCALE", "cheap")],
+            "PRICE_UPSCALE",
+            "whole number of credits",
+        ),
+        (
+            vec![("FAL_UPSCALE_APP", "esrgan")],
+            "FAL_UPSCALE_APP",
+            "a FAL app id",
+        ),
         (
             vec![
                 ("TELEGRAM_BOT_TOKEN", "123456:ABCDEFGH-test"),

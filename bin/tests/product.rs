@@ -1,4 +1,4 @@
-//! The product through the binary: `aisha demo` end to end, and a worker killed with SIGKILL
+//! The product through the binary: `aisha demo` end to end (an upscale included), and a worker killed with SIGKILL
 //! between submitting to FAL and FAL's callback — the run completes, FAL was asked once, the
 //! user was charged once.
 
@@ -27,20 +27,28 @@ fn demo_trains_an_avatar_and_writes_portraits() {
         "Аватар «Demo» готов",
         "[2 image(s)]",
         "summary",
-        "credits: granted 300, spent 170, balance 130",
+        "credits: granted 300, spent 173, balance 127",
         "callback received → images stored",
+        "4. upscales the first oil portrait ×2",
+        "Готово: портрет ×2, 1536×2048",
+        "data/demo/portraits/oil-1-upscaled.jpg",
     ] {
         assert!(stdout.contains(line), "demo output lacks {line}:\n{stdout}");
     }
-    let portraits: Vec<_> = std::fs::read_dir(dir.0.join("data/demo/portraits"))
-        .unwrap()
-        .flatten()
-        .collect();
-    assert_eq!(portraits.len(), 4);
+    let folder = dir.0.join("data/demo/portraits");
+    let portraits: Vec<_> = std::fs::read_dir(&folder).unwrap().flatten().collect();
+    assert_eq!(portraits.len(), 5);
     for p in portraits {
         let img = image::open(p.path()).unwrap();
         assert!(img.width() >= 576 && img.height() >= 576);
     }
+    // The upscaled portrait beside its original, twice as wide and as high.
+    let original = image::open(folder.join("oil-1.jpg")).unwrap();
+    let upscaled = image::open(folder.join("oil-1-upscaled.jpg")).unwrap();
+    assert_eq!(
+        (upscaled.width(), upscaled.height()),
+        (original.width() * 2, original.height() * 2)
+    );
 }
 
 fn start(dir: &Dir, env: &[(&str, &str)], workflow: &str, input: &str) -> String {

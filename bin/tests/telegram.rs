@@ -282,6 +282,30 @@ async fn the_whole_journey_from_start_to_portraits() {
     assert!(buttons(&next).iter().any(|b| b.starts_with("again:")));
     assert_eq!(bot.balance(501), 140);
 
+    // "🔍 ×2" under the first portrait, pressed twice: one upscale, charged once (the second
+    // press is told it is under way, or gets the file again), the file as a document twice
+    // the album's photo in width and height.
+    let upscale = buttons(&next)
+        .into_iter()
+        .find(|b| b.starts_with("up:0:"))
+        .unwrap();
+    bot.press(&anna, &next, &upscale);
+    bot.press(&anna, &next, &upscale);
+    let accepted = bot.said(501, "Увеличиваю портрет ×2").await;
+    assert!(text_of(&accepted).contains("3 кредитов"));
+    let doc = bot.called(501, "sendDocument").await;
+    let (original, upscaled) = (&album.files[0], &doc.files[0]);
+    assert_eq!(
+        (upscaled.width, upscaled.height),
+        (
+            original.width.map(|w| w * 2),
+            original.height.map(|h| h * 2)
+        ),
+        "{doc:?}"
+    );
+    assert!(text_of(&doc).contains("1536×2048"));
+    assert_eq!(bot.balance(501), 137);
+
     // "Again": the same order once more, charged once.
     let again_button = buttons(&next)
         .into_iter()
@@ -290,13 +314,18 @@ async fn the_whole_journey_from_start_to_portraits() {
     bot.press(&anna, &next, &again_button);
     bot.said(501, "Заказ принят").await;
     assert_eq!(bot.called(501, "sendMediaGroup").await.files.len(), 2);
-    assert_eq!(bot.balance(501), 130);
+    assert_eq!(bot.balance(501), 127);
 
     // The gallery shows her 4 portraits; another user sees none and cannot delete hers.
     bot.send(&anna, json!({"text": "/gallery"}));
     let shown = bot.called(501, "sendMediaGroup").await;
     assert_eq!(shown.files.len(), 4);
     let page = bot.said(501, "Галерея").await;
+    // Beside the upscaled portrait, its file: sent again, free.
+    bot.press(&anna, &page, &upscale);
+    let again = bot.called(501, "sendDocument").await;
+    assert_eq!(again.files[0].sha256, doc.files[0].sha256);
+    assert_eq!(bot.balance(501), 127);
     let delete = buttons(&page)
         .into_iter()
         .find(|b| b.starts_with("del:"))

@@ -1,5 +1,6 @@
 //! The `gallery` table and its only owner: the portraits we generated and kept, one row per
-//! image of a run, written by the portrait workflow, paged through and deleted by the bot.
+//! image of a run, written by the portrait workflow (and its enlarged version beside it by
+//! the upscale workflow), paged through and deleted by the bot.
 //! Every read and delete is scoped to one user: nobody sees or deletes another's portraits.
 
 use aisha_engine::time::now_ms;
@@ -40,13 +41,31 @@ pub struct NewPortrait<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Portrait {
     pub id: String,
+    pub run_id: String,
+    pub idx: i64,
     pub blob_key: String,
+    /// Its enlarged version, once an upscale of it succeeded.
+    pub upscaled_key: Option<String>,
 }
 
 impl Portrait {
     pub fn key(&self) -> Result<BlobKey, BadKey> {
         BlobKey::try_from(self.blob_key.clone())
     }
+
+    pub fn upscaled(&self) -> Option<BlobKey> {
+        self.upscaled_key
+            .clone()
+            .and_then(|k| BlobKey::try_from(k).ok())
+    }
+}
+
+/// A portrait's enlarged version, stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upscaled<'a> {
+    pub key: &'a BlobKey,
+    pub width: u32,
+    pub height: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -91,7 +110,8 @@ impl Gallery {
         offset: i64,
     ) -> Result<Vec<Portrait>, GalleryError> {
         Ok(on_db!(&self.db, d => sqlx::query_as(
-            "SELECT id, blob_key FROM gallery WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+            "SELECT id, run_id, idx, blob_key, upscaled_key FROM gallery WHERE user_id = $1 \
+             ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
         )
         .bind(user_id)
         .bind(limit)
@@ -100,11 +120,57 @@ impl Gallery {
         .await)?)
     }
 
-    /// Deletes the user's portrait `id`; returns its blob's key (the caller deletes the
-    /// blob), or None when the user has no such portrait.
-    pub async fn delete(&self, user_id: &str, id: &str) -> Result<Option<String>, GalleryError> {
-        Ok(on_db!(&self.db, d => sqlx::query_scalar(
-            "DELETE FROM gallery WHERE id = $1 AND user_id = $2 RETURNING blob_key",
+    /// Image `idx` of run `run_id`, if it is the user's.
+    pub async fn of_run(
+        &self,
+        user_id: &str,
+        run_id: &str,
+        idx: i64,
+    ) -> Result<Option<Portrait>, GalleryError> {
+        Ok(on_db!(&self.db, d => sqlx::query_as(
+            "SELECT id, run_id, idx, blob_key, upscaled_key FROM gallery \
+             WHERE user_id = $1 AND run_id = $2 AND idx = $3",
+        )
+        .bind(user_id)
+        .bind(run_id)
+        .bind(idx)
+        .fetch_optional(d)
+        .await)?)
+    }
+
+    /// Keeps the enlarged version of the user's portrait `id` beside it; false when the user
+    /// has no such portrait (deleted meanwhile). Setting it again replaces it.
+    pub async fn set_upscaled(
+        &self,
+        user_id: &str,
+        id: &str,
+        up: &Upscaled<'_>,
+    ) -> Result<bool, GalleryError> {
+        let set = on_db!(&self.db, d => sqlx::query(
+            "UPDATE gallery SET upscaled_key = $1, upscaled_width = $2, upscaled_height = $3 \
+             WHERE id = $4 AND user_id = $5",
+        )
+        .bind(up.key.as_str())
+        .bind(i64::from(up.width))
+        .bind(i64::from(up.height))
+        .bind(id)
+        .bind(user_id)
+        .execute(d)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(set > 0)
+    }
+
+    /// Deletes the user's portrait `id`; returns its blobs' keys, the original's and the
+    /// enlarged one's (the caller deletes the blobs), or None when the user has no such
+    /// portrait.
+    pub async fn delete(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> Result<Option<(String, Option<String>)>, GalleryError> {
+        Ok(on_db!(&self.db, d => sqlx::query_as(
+            "DELETE FROM gallery WHERE id = $1 AND user_id = $2 RETURNING blob_key, upscaled_key",
         )
         .bind(id)
         .bind(user_id)

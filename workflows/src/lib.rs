@@ -1,7 +1,7 @@
-//! Aisha's product: the avatar training and portrait generation workflows, the credits ledger,
-//! photo validation and the style catalogue. They reach the outside only through the ports
-//! [`blob::BlobStore`], [`provider::ImageProvider`] and [`outbox::Notifier`], and tell users
-//! typed [`notice::Notice`]s that the bot words.
+//! Aisha's product: the avatar training, portrait generation and portrait upscale workflows,
+//! the credits ledger, photo validation and the style catalogue. They reach the outside only
+//! through the ports [`blob::BlobStore`], [`provider::ImageProvider`] and
+//! [`outbox::Notifier`], and tell users typed [`notice::Notice`]s that the bot words.
 //!
 //! Each product table has one owner here, the only code that writes or reads its SQL:
 //! `avatars` ([`avatars::Avatars`]), `gallery` ([`gallery::Gallery`]), `outbox`
@@ -19,6 +19,7 @@ pub mod portrait;
 pub mod product;
 pub mod provider;
 pub mod styles;
+pub mod upscale;
 
 /// This crate's tables (credit accounts and ledger, avatars, gallery, outbox), applied with [`aisha_engine::Db::apply`].
 pub static MIGRATIONS: aisha_engine::Migrations = aisha_engine::Migrations {

@@ -35,6 +35,17 @@ pub enum Notice {
     PortraitFailed {
         refunded: i64,
     },
+    /// A portrait enlarged: sent as a file (a document), so the messenger does not
+    /// recompress it.
+    UpscaleReady {
+        document: BlobKey,
+        width: u32,
+        height: u32,
+    },
+    /// `refunded` credits went back (0: the upscale held none).
+    UpscaleFailed {
+        refunded: i64,
+    },
 }
 
 impl Notice {
@@ -47,6 +58,8 @@ impl Notice {
             Notice::AvatarFailed { .. } => "avatar_failed".into(),
             Notice::PortraitsReady { .. } => "portraits".into(),
             Notice::PortraitFailed { .. } => "portrait_failed".into(),
+            Notice::UpscaleReady { .. } => "upscaled".into(),
+            Notice::UpscaleFailed { .. } => "upscale_failed".into(),
         }
     }
 

@@ -14,11 +14,13 @@ use crate::outbox::Notifier;
 use crate::photos::PhotoRules;
 use crate::provider::ImageProvider;
 
-/// Prices in credits: configuration (seed defaults: avatar 150, image 5).
+/// Prices in credits: configuration (seed defaults: avatar 150, image 5, upscale 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Prices {
     pub avatar: i64,
     pub image: i64,
+    /// One portrait enlarged ×2.
+    pub upscale: i64,
 }
 
 impl Default for Prices {
@@ -26,6 +28,7 @@ impl Default for Prices {
         Prices {
             avatar: 150,
             image: 5,
+            upscale: 3,
         }
     }
 }

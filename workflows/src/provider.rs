@@ -1,5 +1,5 @@
-//! The image service port: training a LoRA and generating portraits with it. The FAL adapter
-//! implements it; the workflows know nothing of FAL's wire format.
+//! The image service port: training a LoRA, generating portraits with it and upscaling them.
+//! The FAL adapter implements it; the workflows know nothing of FAL's wire format.
 
 use std::str::FromStr;
 
@@ -64,6 +64,22 @@ pub struct GeneratedImage {
     pub nsfw: bool,
 }
 
+/// Enlarging one image `scale` times in width and height.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpscaleJob {
+    /// The image; a presigned URL.
+    pub image_url: String,
+    pub scale: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpscaledImage {
+    pub url: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub content_type: Option<String>,
+}
+
 #[async_trait]
 pub trait ImageProvider: Send + Sync {
     /// The engine provider name the workflows wait on.
@@ -84,10 +100,19 @@ pub trait ImageProvider: Send + Sync {
         job: &GenerationJob,
     ) -> Result<String, StepError>;
 
+    async fn submit_upscale(
+        &self,
+        run_id: &str,
+        step: &str,
+        job: &UpscaleJob,
+    ) -> Result<String, StepError>;
+
     /// Reads a finished training from the wait's payload; `Err` is the service's reason.
     fn training_result(&self, payload: &Value) -> Result<TrainedLora, String>;
 
     fn generation_result(&self, payload: &Value) -> Result<Vec<GeneratedImage>, String>;
+
+    fn upscale_result(&self, payload: &Value) -> Result<UpscaledImage, String>;
 
     /// Asks about a job whose callback is late.
     async fn poll(&self, request_id: &str) -> PollOutcome;

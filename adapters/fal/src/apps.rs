@@ -171,12 +171,38 @@ pub struct FluxLoraOutput {
     pub timings: Option<serde_json::Value>,
 }
 
+/// `fal-ai/esrgan`: an image enlarged `scale` times (FAL: 1 to 8, default 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EsrganInput {
+    pub image_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    /// Tile size; 0 (FAL's default) means no tiling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tile: Option<u32>,
+    /// Enhance faces with GFPGAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face: Option<bool>,
+    /// E.g. `RealESRGAN_x4plus` (FAL's default), `RealESRGAN_x2plus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_format: Option<OutputFormat>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EsrganOutput {
+    pub image: Image,
+}
+
 /// Which FAL app each job goes to, and the defaults we send: configuration, not constants.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FalApps {
     pub trainer: String,
     pub fast_trainer: String,
     pub generator: String,
+    /// Takes [`EsrganInput`], answers [`EsrganOutput`].
+    pub upscaler: String,
     pub learning_rate: f64,
     pub num_inference_steps: u32,
     pub guidance_scale: f64,
@@ -188,6 +214,7 @@ impl Default for FalApps {
             trainer: "fal-ai/flux-lora-portrait-trainer".into(),
             fast_trainer: "fal-ai/flux-lora-fast-training".into(),
             generator: "fal-ai/flux-lora".into(),
+            upscaler: "fal-ai/esrgan".into(),
             learning_rate: 0.00009,
             num_inference_steps: 28,
             guidance_scale: 3.5,
@@ -218,6 +245,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out.diffusers_lora_file.file_size, Some(5));
+    }
+
+    #[test]
+    fn an_upscale_is_an_image_url_and_a_scale_and_answers_one_image() {
+        let input = EsrganInput {
+            image_url: "https://x/p.jpg".into(),
+            scale: Some(2.0),
+            tile: None,
+            face: None,
+            model: None,
+            output_format: Some(OutputFormat::Jpeg),
+        };
+        assert_eq!(
+            serde_json::to_value(&input).unwrap(),
+            serde_json::json!({"image_url": "https://x/p.jpg", "scale": 2.0, "output_format": "jpeg"})
+        );
+        let out: EsrganOutput = serde_json::from_str(
+            r#"{"image":{"url":"https://x/u.jpg","content_type":"image/jpeg","width":1536,"height":2048}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (out.image.width, out.image.height),
+            (Some(1536), Some(2048))
+        );
     }
 
     #[test]

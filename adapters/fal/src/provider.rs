@@ -3,13 +3,14 @@
 use aisha_engine::{PollOutcome, StepError};
 use aisha_workflows::provider::{
     Aspect, Downloaded, GeneratedImage, GenerationJob, ImageProvider, TrainedLora, TrainingJob,
+    UpscaleJob, UpscaledImage,
 };
 use async_trait::async_trait;
 use serde_json::Value;
 
 use super::apps::{
-    FalApps, FluxLoraInput, FluxLoraOutput, ImageSize, LoraWeight, OutputFormat,
-    PortraitTrainerInput, SizePreset, TrainingOutput,
+    EsrganInput, EsrganOutput, FalApps, FluxLoraInput, FluxLoraOutput, ImageSize, LoraWeight,
+    OutputFormat, PortraitTrainerInput, SizePreset, TrainingOutput,
 };
 use super::callback::CallbackBody;
 use super::jobs::{FalJobs, PROVIDER};
@@ -95,6 +96,32 @@ impl ImageProvider for FalProvider {
             .await
     }
 
+    async fn submit_upscale(
+        &self,
+        run_id: &str,
+        step: &str,
+        job: &UpscaleJob,
+    ) -> Result<String, StepError> {
+        let input = EsrganInput {
+            image_url: job.image_url.clone(),
+            scale: Some(f64::from(job.scale)),
+            tile: None,
+            face: None,
+            model: None,
+            output_format: Some(OutputFormat::Jpeg),
+        };
+        // Its callback comes to the portraits' route: an upscale is a portrait's job.
+        self.jobs
+            .submit(
+                run_id,
+                step,
+                Endpoint::Portrait,
+                &self.apps.upscaler,
+                &input,
+            )
+            .await
+    }
+
     fn training_result(&self, payload: &Value) -> Result<TrainedLora, String> {
         let out: TrainingOutput = callback(payload)?.output().map_err(|e| e.to_string())?;
         Ok(TrainedLora {
@@ -117,6 +144,16 @@ impl ImageProvider for FalProvider {
                 nsfw: out.has_nsfw_concepts.get(i).copied().unwrap_or(false),
             })
             .collect())
+    }
+
+    fn upscale_result(&self, payload: &Value) -> Result<UpscaledImage, String> {
+        let out: EsrganOutput = callback(payload)?.output().map_err(|e| e.to_string())?;
+        Ok(UpscaledImage {
+            url: out.image.url,
+            width: out.image.width,
+            height: out.image.height,
+            content_type: out.image.content_type,
+        })
     }
 
     async fn poll(&self, request_id: &str) -> PollOutcome {

@@ -29,6 +29,11 @@ pub enum Action {
     Again(String),
     /// The same avatar, another style (a run id).
     OtherStyle(String),
+    /// Enlarge image `idx` of a run ×2, or send its enlarged file when there is one.
+    Upscale {
+        run: String,
+        idx: u32,
+    },
     Delete(String),
     Buy(i64),
     Lang(Lang),
@@ -61,6 +66,7 @@ impl Action {
             Action::Count(n) => format!("n:{n}"),
             Action::Again(run) => format!("again:{run}"),
             Action::OtherStyle(run) => format!("other:{run}"),
+            Action::Upscale { run, idx } => format!("up:{idx}:{run}"),
             Action::Delete(id) => format!("del:{id}"),
             Action::Buy(credits) => format!("buy:{credits}"),
             Action::Lang(l) => format!("lang:{}", l.code()),
@@ -89,6 +95,16 @@ impl Action {
             ("n", n) => Action::Count(n.parse().ok().filter(|n| (1..=4).contains(n))?),
             ("again", id) if id_like(id) => Action::Again(id.into()),
             ("other", id) if id_like(id) => Action::OtherStyle(id.into()),
+            ("up", rest) => {
+                let (idx, run) = rest.split_once(':')?;
+                if !id_like(run) {
+                    return None;
+                }
+                Action::Upscale {
+                    run: run.into(),
+                    idx: idx.parse().ok().filter(|i| *i < 4)?,
+                }
+            }
             ("del", id) if id_like(id) => Action::Delete(id.into()),
             ("buy", c) => Action::Buy(c.parse().ok()?),
             ("lang", l) => Action::Lang(Lang::parse(l)?),
@@ -138,6 +154,10 @@ mod tests {
             Action::Count(4),
             Action::Again(id.clone()),
             Action::OtherStyle(id.clone()),
+            Action::Upscale {
+                run: id.clone(),
+                idx: 3,
+            },
             Action::Delete(id.clone()),
             Action::Buy(500),
             Action::Lang(Lang::En),
@@ -151,7 +171,19 @@ mod tests {
     #[test]
     fn junk_is_refused() {
         for d in [
-            "", "x", "n:9", "n:0", "a:", "a:../x", "lang:de", "g:-1", "r:2:3",
+            "",
+            "x",
+            "n:9",
+            "n:0",
+            "a:",
+            "a:../x",
+            "lang:de",
+            "g:-1",
+            "r:2:3",
+            "up:4:r",
+            "up:0:",
+            "up:0:../x",
+            "up:r",
         ] {
             assert_eq!(Action::parse(d), None, "{d}");
         }

@@ -1,8 +1,9 @@
 //! The outbox delivery worker: sends what workflows told users (texts, portraits as an
-//! album or a single photo, with "again" / "another style" buttons). A row is claimed with
-//! a conditional update, so one worker sends it; each part sent is recorded (`progress`), so
-//! a retry resumes after the last part Telegram accepted instead of sending it again. The
-//! only double send left is a crash between Telegram's answer and that one UPDATE.
+//! album or a single photo, with "again" / "another style" / "upscale ×2" buttons, an
+//! enlarged portrait as a document). A row is claimed with a conditional update, so one
+//! worker sends it; each part sent is recorded (`progress`), so a retry resumes after the
+//! last part Telegram accepted instead of sending it again. The only double send left is a
+//! crash between Telegram's answer and that one UPDATE.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use aisha_workflows::avatar;
 use aisha_workflows::blob::BlobKey;
+use aisha_workflows::notice::Notice;
 use aisha_workflows::outbox::{Claimed, Payload};
 use teloxide::payloads::{SendDocumentSetters, SendPhotoSetters};
 use teloxide::prelude::*;
@@ -126,10 +128,20 @@ async fn send(ctx: &BotCtx, row: &Claimed, chat: i64, p: &Payload) -> Result<(),
         await_replacements(ctx, chat, &row.run_id, &row.kind).await?;
     }
     let buttons = match row.kind.as_str() {
-        "portraits" if !images.is_empty() => Some(keyboards::after_portraits(lang, &row.run_id)),
-        "avatar_ready" | "avatar_failed" | "portrait_failed" => Some(keyboards::menu(lang)),
+        "portraits" if !images.is_empty() => {
+            Some(keyboards::after_portraits(lang, &row.run_id, images))
+        }
+        "avatar_ready" | "avatar_failed" | "portrait_failed" | "upscale_failed" => {
+            Some(keyboards::menu(lang))
+        }
         _ => None,
     };
+    if let Payload::Notice(Notice::UpscaleReady { document, .. }) = p {
+        if row.progress < 1 {
+            send_file(ctx, chat, document, text).await?;
+        }
+        return Ok(());
+    }
     if images.is_empty() {
         if row.progress < 1 {
             ctx.say(chat, text, buttons).await?;
@@ -215,6 +227,24 @@ async fn send(ctx: &BotCtx, row: &Claimed, chat: i64, p: &Payload) -> Result<(),
     {
         ctx.say(chat, copy(lang).what_next(), Some(b)).await?;
     }
+    Ok(())
+}
+
+/// A file as a document: Telegram keeps it byte for byte (a photo would be recompressed).
+pub(crate) async fn send_file(
+    ctx: &BotCtx,
+    chat: i64,
+    key: &BlobKey,
+    caption: String,
+) -> Result<(), BotError> {
+    let bytes = ctx.blobs.get(key).await?;
+    let file = InputFile::memory(bytes).file_name(file_name(key, 0));
+    let req = ctx
+        .tg
+        .bot
+        .send_document(ChatId(chat), file)
+        .caption(caption);
+    ctx.tg.call(Some(chat), req).await?;
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! Inline keyboards, in the user's language (their labels are in `copy`).
 
 use aisha_workflows::avatar::Preset;
+use aisha_workflows::blob::BlobKey;
+use aisha_workflows::gallery::Portrait;
 use aisha_workflows::provider::Aspect;
 use aisha_workflows::styles::STYLES;
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
@@ -115,14 +117,46 @@ pub fn counts(_l: Lang, price: i64) -> InlineKeyboardMarkup {
     ])
 }
 
-pub fn after_portraits(l: Lang, run_id: &str) -> InlineKeyboardMarkup {
-    InlineKeyboardMarkup::new(vec![vec![
+/// Under delivered portraits: "again", "another style", and "upscale ×2" for each image
+/// (numbered as in the album when there are several). An image's key names its place in
+/// the run (`portraits/{run}/{idx}.jpg`), which the withheld ones leave gaps in.
+pub fn after_portraits(l: Lang, run_id: &str, images: &[BlobKey]) -> InlineKeyboardMarkup {
+    let idxs: Vec<u32> = images
+        .iter()
+        .filter_map(|k| {
+            k.as_str()
+                .rsplit('/')
+                .next()?
+                .split('.')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let upscale = |idx: u32| Action::Upscale {
+        run: run_id.into(),
+        idx,
+    };
+    let upscales: Vec<InlineKeyboardButton> = match idxs.as_slice() {
+        [] => vec![],
+        [one] => vec![button(copy(l).upscale_button(), upscale(*one))],
+        many => many
+            .iter()
+            .enumerate()
+            .map(|(n, idx)| button(copy(l).upscale_numbered_button(n + 1), upscale(*idx)))
+            .collect(),
+    };
+    let mut rows = vec![vec![
         button(copy(l).again_button(), Action::Again(run_id.into())),
         button(
             copy(l).another_style_button(),
             Action::OtherStyle(run_id.into()),
         ),
-    ]])
+    ]];
+    if !upscales.is_empty() {
+        rows.push(upscales);
+    }
+    InlineKeyboardMarkup::new(rows)
 }
 
 pub fn packs(l: Lang, packs: &[Pack]) -> InlineKeyboardMarkup {
@@ -146,17 +180,35 @@ pub fn languages() -> InlineKeyboardMarkup {
     ]])
 }
 
-/// Delete buttons for the shown items (numbered as in the caption), and paging.
-pub fn gallery(l: Lang, page: u32, ids: &[String], more: bool) -> InlineKeyboardMarkup {
-    let mut rows: Vec<Vec<InlineKeyboardButton>> = ids
+/// Delete buttons for the shown items (numbered as in the caption), beside each its enlarged
+/// version (to get it, or to make it), and paging.
+pub fn gallery(l: Lang, page: u32, items: &[Portrait], more: bool) -> InlineKeyboardMarkup {
+    let mut rows: Vec<Vec<InlineKeyboardButton>> = items
         .chunks(5)
         .enumerate()
-        .map(|(c, chunk)| {
-            chunk
+        .flat_map(|(c, chunk)| {
+            let n = |i: usize| c * 5 + i + 1;
+            let deletes = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, id)| button(format!("🗑 {}", c * 5 + i + 1), Action::Delete(id.clone())))
-                .collect()
+                .map(|(i, p)| button(format!("🗑 {}", n(i)), Action::Delete(p.id.clone())))
+                .collect();
+            let upscales = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let label = match p.upscaled_key {
+                        Some(_) => copy(l).upscaled_button(n(i)),
+                        None => copy(l).upscale_numbered_button(n(i)),
+                    };
+                    let upscale = Action::Upscale {
+                        run: p.run_id.clone(),
+                        idx: u32::try_from(p.idx).unwrap_or(0),
+                    };
+                    button(label, upscale)
+                })
+                .collect();
+            [deletes, upscales]
         })
         .collect();
     let mut nav = Vec::new();

@@ -105,6 +105,7 @@ impl FalSettings {
             trainer: app(env, "FAL_TRAINER_APP", d.trainer)?,
             fast_trainer: app(env, "FAL_FAST_TRAINER_APP", d.fast_trainer)?,
             generator: app(env, "FAL_GENERATOR_APP", d.generator)?,
+            upscaler: app(env, "FAL_UPSCALE_APP", d.upscaler)?,
             ..d
         };
         Ok(FalSettings {

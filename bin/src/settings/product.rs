@@ -67,6 +67,7 @@ impl ProductSettings {
             prices: Prices {
                 avatar: price("PRICE_AVATAR", d.avatar)?,
                 image: price("PRICE_IMAGE", d.image)?,
+                upscale: price("PRICE_UPSCALE", d.upscale)?,
             },
         })
     }

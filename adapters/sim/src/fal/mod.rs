@@ -1,7 +1,7 @@
-//! A local FAL: the queue API for the trainer and flux-lora apps with FAL's JSON schemas,
+//! A local FAL: the queue API for the trainer, flux-lora and esrgan apps with FAL's JSON schemas,
 //! signed webhooks (its own Ed25519 key, served as a JWKS) after a configurable delay, and
-//! real output files (a safetensors LoRA, JPEG/PNG portraits cut from the training photos)
-//! served from its own URLs. Faults can be injected for every request, per request (header
+//! real output files (a safetensors LoRA, JPEG/PNG portraits cut from the training photos,
+//! really enlarged images) served from its own URLs. Faults can be injected for every request, per request (header
 //! `x-sim-fault`), or for the next submissions (`POST /_sim/faults`).
 
 mod deliver;
@@ -10,6 +10,7 @@ mod progress;
 mod render;
 mod routes;
 pub mod signing;
+mod upscale;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -70,6 +71,7 @@ pub(crate) enum AppKind {
     PortraitTrainer,
     FastTrainer,
     Generator,
+    Upscaler,
 }
 
 impl AppKind {
@@ -79,6 +81,7 @@ impl AppKind {
             "flux-lora-portrait-trainer" => Some(AppKind::PortraitTrainer),
             "flux-lora-fast-training" => Some(AppKind::FastTrainer),
             "flux-lora" => Some(AppKind::Generator),
+            "esrgan" => Some(AppKind::Upscaler),
             _ => None,
         }
     }

@@ -45,6 +45,7 @@ pub(crate) fn queue_position<'a>(
 pub(crate) fn logs(kind: AppKind, done: f64) -> Vec<Value> {
     let (label, total) = match kind {
         AppKind::Generator => ("Generating", 28),
+        AppKind::Upscaler => ("Upscaling tiles", 16),
         AppKind::PortraitTrainer | AppKind::FastTrainer => ("Training", 1000),
     };
     let steps = (done * total as f64).floor() as u64;

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::deliver::deliver;
 use super::render;
 use super::signing::jwks_document;
-use super::{AppKind, Fault, RequestInfo, Shared, SimFile, SimRequest, progress};
+use super::{AppKind, Fault, RequestInfo, Shared, SimFile, SimRequest, progress, upscale};
 use aisha_fal::apps::{
     FastTrainingInput, FluxLoraInput, FluxLoraOutput, Image, ImageSize, OutputFormat,
     PortraitTrainerInput, SizePreset,
@@ -43,11 +43,11 @@ fn answer(res: &mut Response, status: StatusCode, body: Value) {
     res.render(Json(body));
 }
 
-fn missing(field: &str) -> Value {
+pub(super) fn missing(field: &str) -> Value {
     json!({"detail": [{"loc": ["body", field], "msg": "field required", "type": "value_error.missing"}]})
 }
 
-fn invalid(msg: String) -> Value {
+pub(super) fn invalid(msg: String) -> Value {
     json!({"detail": [{"loc": ["body"], "msg": msg, "type": "value_error"}]})
 }
 
@@ -96,6 +96,7 @@ fn validate(kind: AppKind, input: &Value) -> Result<(), Value> {
                 _ => Ok(()),
             }
         }
+        AppKind::Upscaler => upscale::validate(input),
     }
 }
 
@@ -249,7 +250,13 @@ async fn run_job(s: Arc<Shared>, id: String) {
     }
 }
 
-fn add_file(s: &Shared, id: &str, name: &str, content_type: &'static str, bytes: Vec<u8>) -> Value {
+pub(super) fn add_file(
+    s: &Shared,
+    id: &str,
+    name: &str,
+    content_type: &'static str,
+    bytes: Vec<u8>,
+) -> Value {
     let size = bytes.len();
     let url = format!("{}/files/{id}/{name}", s.base_url);
     s.state().files.insert(
@@ -266,6 +273,7 @@ async fn produce(s: &Arc<Shared>, id: &str, job: &SimRequest) -> Result<Value, S
     match job.kind {
         AppKind::PortraitTrainer | AppKind::FastTrainer => train(s, id, job).await,
         AppKind::Generator => generate(s, id, job).await,
+        AppKind::Upscaler => upscale::run(s, id, job).await,
     }
 }
 
@@ -315,7 +323,7 @@ async fn train(s: &Arc<Shared>, id: &str, job: &SimRequest) -> Result<Value, Str
 }
 
 /// Downloads an input file as FAL would (its URL may be presigned: never printed).
-async fn fetch(s: &Shared, url: &str, what: &str) -> Result<bytes::Bytes, String> {
+pub(super) async fn fetch(s: &Shared, url: &str, what: &str) -> Result<bytes::Bytes, String> {
     let resp = s
         .http
         .get(url)

@@ -25,8 +25,8 @@ impl Texts for En {
 
     fn help(&self, p: Prices) -> String {
         format!(
-            "How it works:\n1. “Create avatar”: a name, a training mode and 10–20 photos of you (face clearly visible, different angles; JPG/PNG/WEBP, at least 512 px, up to 20 MB). Training costs {} credits.\n2. “Portrait”: pick a style or write your own prompt, an aspect ratio and how many images ({} credits each).\n3. If something fails, the credits come back.\n\nCommands: /start, /avatar, /avatars, /generate, /gallery, /balance, /language, /cancel, /help",
-            p.avatar, p.image
+            "How it works:\n1. “Create avatar”: a name, a training mode and 10–20 photos of you (face clearly visible, different angles; JPG/PNG/WEBP, at least 512 px, up to 20 MB). Training costs {} credits.\n2. “Portrait”: pick a style or write your own prompt, an aspect ratio and how many images ({} credits each).\n3. “🔍 Upscale ×2” under a portrait: the same portrait twice as large, as an uncompressed file ({} credits).\n4. If something fails, the credits come back.\n\nCommands: /start, /avatar, /avatars, /generate, /gallery, /balance, /language, /cancel, /help",
+            p.avatar, p.image, p.upscale
         )
     }
 
@@ -228,12 +228,28 @@ impl Texts for En {
         "What next?"
     }
 
+    fn upscale_accepted(&self, price: i64) -> String {
+        format!(
+            "🔍 Upscaling the portrait ×2 ({price} credits). It will come as a file, uncompressed."
+        )
+    }
+
+    fn upscale_already(&self) -> &'static str {
+        "This portrait is already being upscaled, or is upscaled."
+    }
+
+    fn upscaled_again(&self) -> &'static str {
+        "🔍 The portrait ×2, as a file without compression."
+    }
+
     fn gallery_empty(&self) -> &'static str {
         "The gallery is empty so far."
     }
 
     fn gallery_page(&self, page: u32) -> String {
-        format!("Gallery, page {page}. 🗑 deletes a portrait.")
+        format!(
+            "Gallery, page {page}. 🗑 deletes a portrait, 🔍 upscales it ×2, 📄 sends the upscaled file."
+        )
     }
 
     fn deleted(&self) -> &'static str {
@@ -335,6 +351,18 @@ impl Texts for En {
         "🎨 Another style"
     }
 
+    fn upscale_button(&self) -> &'static str {
+        "🔍 Upscale ×2"
+    }
+
+    fn upscale_numbered_button(&self, n: usize) -> String {
+        format!("🔍 ×2 · {n}")
+    }
+
+    fn upscaled_button(&self, n: usize) -> String {
+        format!("📄 {n} ×2")
+    }
+
     fn buy_button(&self, credits: i64, stars: u32) -> String {
         format!("Buy {credits} credits for {stars} ⭐")
     }
@@ -387,6 +415,15 @@ impl Texts for En {
                 format!("The portrait failed. {refunded} credits were refunded.")
             }
             Notice::PortraitFailed { .. } => "The portrait failed.".into(),
+            Notice::UpscaleReady { width, height, .. } => {
+                format!(
+                    "Done: the portrait ×2, {width}×{height} px, as a file without compression."
+                )
+            }
+            Notice::UpscaleFailed { refunded } if *refunded > 0 => {
+                format!("The upscale failed. {refunded} credits were refunded.")
+            }
+            Notice::UpscaleFailed { .. } => "The upscale failed.".into(),
         }
     }
 }

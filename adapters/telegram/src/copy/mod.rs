@@ -88,6 +88,13 @@ pub trait Texts: Sync {
     /// The message carrying the buttons under an album.
     fn what_next(&self) -> &'static str;
 
+    // Upscaling a portrait.
+    fn upscale_accepted(&self, price: i64) -> String;
+    /// The same button pressed again: its upscale is already under way or done.
+    fn upscale_already(&self) -> &'static str;
+    /// The caption of an enlarged portrait sent again from the gallery.
+    fn upscaled_again(&self) -> &'static str;
+
     // The gallery.
     fn gallery_empty(&self) -> &'static str;
     fn gallery_page(&self, page: u32) -> String;
@@ -118,6 +125,11 @@ pub trait Texts: Sync {
     fn another_avatar_button(&self) -> &'static str;
     fn again_button(&self) -> &'static str;
     fn another_style_button(&self) -> &'static str;
+    fn upscale_button(&self) -> &'static str;
+    /// Upscale image `n` (1-based) of an album or a gallery page.
+    fn upscale_numbered_button(&self, n: usize) -> String;
+    /// Get the enlarged file of image `n` of a gallery page.
+    fn upscaled_button(&self, n: usize) -> String;
     fn buy_button(&self, credits: i64, stars: u32) -> String;
     fn back_button(&self) -> &'static str;
     fn next_button(&self) -> &'static str;
@@ -243,6 +255,31 @@ mod tests {
             "The portrait failed. 20 credits were refunded."
         );
         assert_eq!(en.notice(&portrait(0)), "The portrait failed.");
+    }
+
+    #[test]
+    fn an_upscale_says_its_size_or_its_refund() {
+        let ready = Notice::UpscaleReady {
+            document: BlobKey::new(&["upscaled", "r", "image.jpg"]).unwrap(),
+            width: 1536,
+            height: 2048,
+        };
+        assert_eq!(
+            copy(Lang::Ru).notice(&ready),
+            "Готово: портрет ×2, 1536×2048 пикселей, файлом без сжатия."
+        );
+        assert_eq!(
+            copy(Lang::En).notice(&ready),
+            "Done: the portrait ×2, 1536×2048 px, as a file without compression."
+        );
+        let failed = |refunded| Notice::UpscaleFailed { refunded };
+        assert_eq!(
+            copy(Lang::Ru).notice(&failed(3)),
+            "Не получилось увеличить портрет. 3 кредитов возвращены."
+        );
+        assert_eq!(copy(Lang::En).notice(&failed(0)), "The upscale failed.");
+        assert_eq!(copy(Lang::Ru).upscale_button(), "🔍 Увеличить ×2");
+        assert_eq!(copy(Lang::En).upscale_button(), "🔍 Upscale ×2");
     }
 
     #[test]

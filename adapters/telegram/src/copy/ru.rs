@@ -25,8 +25,8 @@ impl Texts for Ru {
 
     fn help(&self, p: Prices) -> String {
         format!(
-            "Как это работает:\n1. «Создать аватар»: имя, режим обучения и 10–20 ваших фото (лицо хорошо видно, разные ракурсы; JPG/PNG/WEBP, от 512 px, до 20 МБ). Обучение стоит {} кредитов.\n2. «Портрет»: выберите стиль или напишите свой промпт, формат и число картинок ({} кредитов за каждую).\n3. Если что-то не получится, кредиты вернутся.\n\nКоманды: /start, /avatar, /avatars, /generate, /gallery, /balance, /language, /cancel, /help",
-            p.avatar, p.image
+            "Как это работает:\n1. «Создать аватар»: имя, режим обучения и 10–20 ваших фото (лицо хорошо видно, разные ракурсы; JPG/PNG/WEBP, от 512 px, до 20 МБ). Обучение стоит {} кредитов.\n2. «Портрет»: выберите стиль или напишите свой промпт, формат и число картинок ({} кредитов за каждую).\n3. «🔍 Увеличить ×2» под портретом: он же вдвое больше, файлом без сжатия ({} кредитов).\n4. Если что-то не получится, кредиты вернутся.\n\nКоманды: /start, /avatar, /avatars, /generate, /gallery, /balance, /language, /cancel, /help",
+            p.avatar, p.image, p.upscale
         )
     }
 
@@ -223,12 +223,26 @@ impl Texts for Ru {
         "Что дальше?"
     }
 
+    fn upscale_accepted(&self, price: i64) -> String {
+        format!("🔍 Увеличиваю портрет ×2 ({price} кредитов). Пришлю файлом без сжатия.")
+    }
+
+    fn upscale_already(&self) -> &'static str {
+        "Этот портрет уже увеличивается или увеличен."
+    }
+
+    fn upscaled_again(&self) -> &'static str {
+        "🔍 Портрет ×2, файлом без сжатия."
+    }
+
     fn gallery_empty(&self) -> &'static str {
         "В галерее пока пусто."
     }
 
     fn gallery_page(&self, page: u32) -> String {
-        format!("Галерея, страница {page}. 🗑 удаляет портрет.")
+        format!(
+            "Галерея, страница {page}. 🗑 удаляет портрет, 🔍 увеличивает его ×2, 📄 присылает увеличенный."
+        )
     }
 
     fn deleted(&self) -> &'static str {
@@ -330,6 +344,18 @@ impl Texts for Ru {
         "🎨 Другой стиль"
     }
 
+    fn upscale_button(&self) -> &'static str {
+        "🔍 Увеличить ×2"
+    }
+
+    fn upscale_numbered_button(&self, n: usize) -> String {
+        format!("🔍 ×2 · {n}")
+    }
+
+    fn upscaled_button(&self, n: usize) -> String {
+        format!("📄 {n} ×2")
+    }
+
     fn buy_button(&self, credits: i64, stars: u32) -> String {
         format!("Купить {credits} кредитов за {stars} ⭐")
     }
@@ -379,6 +405,13 @@ impl Texts for Ru {
                 format!("Не получилось сделать портрет. {refunded} кредитов возвращены.")
             }
             Notice::PortraitFailed { .. } => "Не получилось сделать портрет.".into(),
+            Notice::UpscaleReady { width, height, .. } => {
+                format!("Готово: портрет ×2, {width}×{height} пикселей, файлом без сжатия.")
+            }
+            Notice::UpscaleFailed { refunded } if *refunded > 0 => {
+                format!("Не получилось увеличить портрет. {refunded} кредитов возвращены.")
+            }
+            Notice::UpscaleFailed { .. } => "Не получилось увеличить портрет.".into(),
         }
     }
 }

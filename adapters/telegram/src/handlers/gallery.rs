@@ -1,5 +1,6 @@
-//! Gallery: the user's portraits, newest first, a page at a time, with delete. Every query
-//! is scoped to the asking user: nobody sees or deletes another's portraits.
+//! Gallery: the user's portraits, newest first, a page at a time, with delete and, beside
+//! each, its enlarged version (sent as a file) or the button that makes it. Every query is
+//! scoped to the asking user: nobody sees or deletes another's portraits.
 
 use aisha_workflows::blob::BlobKey;
 use aisha_workflows::gallery::Portrait;
@@ -56,22 +57,24 @@ pub async fn show(ctx: &BotCtx, w: &Who, page: u32) -> Result<(), BotError> {
             .call(Some(w.chat), ctx.tg.bot.send_photo(ChatId(w.chat), p.media))
             .await?;
     }
-    let ids: Vec<String> = shown.iter().map(|i| i.id.clone()).collect();
+    let shown: Vec<Portrait> = shown.into_iter().cloned().collect();
     ctx.say(
         w.chat,
         copy(w.lang).gallery_page(page + 1),
-        Some(keyboards::gallery(w.lang, page, &ids, more)),
+        Some(keyboards::gallery(w.lang, page, &shown, more)),
     )
     .await?;
     Ok(())
 }
 
 pub async fn delete(ctx: &BotCtx, w: &Who, id: &str) -> Result<(), BotError> {
-    let key = ctx.gallery.delete(&w.user.to_string(), id).await?;
-    let text = match key {
-        Some(k) => {
-            if let Ok(k) = BlobKey::try_from(k) {
-                ctx.blobs.delete(&k).await?;
+    let keys = ctx.gallery.delete(&w.user.to_string(), id).await?;
+    let text = match keys {
+        Some((original, upscaled)) => {
+            for k in std::iter::once(original).chain(upscaled) {
+                if let Ok(k) = BlobKey::try_from(k) {
+                    ctx.blobs.delete(&k).await?;
+                }
             }
             copy(w.lang).deleted()
         }

@@ -8,6 +8,7 @@ mod gallery;
 mod generate;
 mod photos;
 mod start;
+mod upscale;
 
 use std::sync::Arc;
 
@@ -144,6 +145,12 @@ async fn on_callback(q: CallbackQuery, ctx: Arc<BotCtx>) -> Result<(), BotError>
         Action::Count(n) => generate::count(&ctx, &w, n, &q.id.0).await,
         Action::Again(run) => generate::again(&ctx, &w, &run, &q.id.0).await,
         Action::OtherStyle(run) => generate::other_style(&ctx, &w, &run).await,
+        Action::Upscale { run, idx } => {
+            // The button, not the press: a second press of it is the same upscale.
+            let message = q.message.as_ref().map(|m| m.id().0).unwrap_or(0);
+            let button = format!("{message}:{}", q.data.as_deref().unwrap_or_default());
+            upscale::upscale(&ctx, &w, &run, idx, &button).await
+        }
         Action::Gallery(p) => gallery::show(&ctx, &w, p).await,
         Action::Delete(id) => gallery::delete(&ctx, &w, &id).await,
         Action::Balance => balance::show(&ctx, &w).await,
