@@ -91,7 +91,7 @@ impl Setup {
             idempotency_key: Some(press.into()),
             parent_run_id: None,
         };
-        let s = upscale::start(&self.w.engine, &input, opts).await.unwrap();
+        let s = upscale::press(&self.w.engine, &input, opts).await.unwrap();
         (s.run_id, s.created)
     }
 
@@ -202,6 +202,17 @@ async fn a_failed_upscale_is_refunded(kind: QueueKind) {
         .unwrap()
         .unwrap();
     assert_eq!(row.upscaled_key, None);
+
+    // The same button again: a new run (the failed one was refunded), charged once however
+    // often it is pressed.
+    let (retry, created) = s.press("press-1").await;
+    assert!(created && retry != run);
+    assert_eq!(s.press("press-1").await, (retry.clone(), false));
+    s.w.wait_for(&retry, "succeeded").await;
+    assert_eq!(
+        s.ledger.balance(USER).await.unwrap(),
+        GRANT - Prices::default().upscale
+    );
     s.finish().await;
 }
 
@@ -224,7 +235,7 @@ async fn only_the_users_own_portrait_is_upscaled() {
         portrait_run: s.portrait_run.clone(),
         idx: 0,
     };
-    let run = upscale::start(&s.w.engine, &input, StartOptions::default())
+    let run = upscale::press(&s.w.engine, &input, StartOptions::default())
         .await
         .unwrap()
         .run_id;

@@ -4,7 +4,7 @@
 //! reserve → submit ⇢ wait for the upscaler → store → deliver. A failure refunds what is
 //! still held. The gallery keeps the enlarged version beside the original.
 
-use aisha_engine::runs::COMPENSATE;
+use aisha_engine::runs::{COMPENSATE, RunStatus};
 use aisha_engine::{
     Engine, EngineError, FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StartOptions,
     Started, StepCtx, StepError, StepResult, Wait, Workflow,
@@ -32,13 +32,35 @@ pub struct UpscaleInput {
     pub idx: u32,
 }
 
-/// Starts an upscale; the same `idempotency_key` (the button press) gives the same run.
-pub async fn start(
+/// Runs one button may start; past them a press finds the last one.
+const MAX_RUNS_PER_BUTTON: usize = 16;
+
+/// Starts the upscale a button press asks for. The button is the `idempotency_key`: a second
+/// press finds the first press's run. When that run failed or was cancelled (and so was
+/// refunded), the press starts the next run, keyed by the failed one, so the button tries
+/// again and a double press after a failure still starts one run.
+pub async fn press(
     engine: &Engine,
     input: &UpscaleInput,
     opts: StartOptions,
 ) -> Result<Started, EngineError> {
-    start_run(engine, NAME, input, opts).await
+    let Some(button) = opts.idempotency_key.clone() else {
+        return start_run(engine, NAME, input, opts).await;
+    };
+    let mut opts = opts;
+    let mut runs = 0;
+    loop {
+        let started = start_run(engine, NAME, input, opts.clone()).await?;
+        runs += 1;
+        if started.created || runs == MAX_RUNS_PER_BUTTON {
+            return Ok(started);
+        }
+        let status = engine.show_run(&started.run_id).await?.run.status;
+        if !matches!(status, RunStatus::Failed | RunStatus::Cancelled) {
+            return Ok(started);
+        }
+        opts.idempotency_key = Some(format!("{button}:after:{}", started.run_id));
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! "🔍 Upscale ×2" under a delivered portrait or in the gallery: a `portrait_upscale` run,
 //! once per button (its message and data are the run's idempotency key, so pressing it twice
-//! starts one run and charges once); a portrait already enlarged is sent again, free.
+//! starts one run and charges once); a portrait already enlarged is sent again, free. A
+//! press after the button's run failed (and was refunded) tries again as a new run.
 
 use aisha_engine::StartOptions;
 use aisha_workflows::upscale::{self, UpscaleInput};
@@ -44,16 +45,12 @@ pub async fn upscale(
         portrait_run: run_id.to_string(),
         idx,
     };
-    let started = upscale::start(
-        &ctx.engine,
-        &input,
-        StartOptions {
-            subject: Some(user),
-            idempotency_key: Some(format!("tg-button:{}:{button}", w.chat)),
-            parent_run_id: Some(run_id.to_string()),
-        },
-    )
-    .await?;
+    let opts = StartOptions {
+        subject: Some(user),
+        idempotency_key: Some(format!("tg-button:{}:{button}", w.chat)),
+        parent_run_id: Some(run_id.to_string()),
+    };
+    let started = upscale::press(&ctx.engine, &input, opts).await?;
     let text = if started.created {
         tracing::info!(run_id = started.run_id, user = w.user, "upscale accepted");
         copy(w.lang).upscale_accepted(price)
