@@ -88,7 +88,8 @@ async fn ask_one(e: &Arc<Inner>, run: RunRow) -> Result<()> {
         return Ok(());
     };
     let state: Value = serde_json::from_str(&run.state).unwrap_or(Value::Null);
-    let asked = tokio::time::timeout(HOOK_TIMEOUT, wf.ask_progress(state, info(&run))).await;
+    let asked =
+        tokio::time::timeout(HOOK_TIMEOUT, wf.ask_progress(state.clone(), info(&run))).await;
     let Ok(Some(progress)) = asked else {
         return Ok(());
     };
@@ -108,7 +109,7 @@ async fn ask_one(e: &Arc<Inner>, run: RunRow) -> Result<()> {
     .await.map(|r| r.rows_affected()))?;
     if recorded == 1 {
         e.observer.progress(&run.workflow);
-        wf.tell_progress(progress, info(&run)).await;
+        wf.tell_progress(state, progress, info(&run)).await;
     }
     Ok(())
 }

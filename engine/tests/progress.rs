@@ -91,7 +91,7 @@ async fn ask(s: Job, ctx: ProgressCtx<Arc<Probe>>) -> Option<Percent> {
     })
 }
 
-async fn tell(p: Percent, ctx: ProgressCtx<Arc<Probe>>) {
+async fn tell(_s: Job, p: Percent, ctx: ProgressCtx<Arc<Probe>>) {
     ctx.deps
         .told
         .lock()

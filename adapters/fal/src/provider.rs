@@ -2,7 +2,8 @@
 
 use aisha_engine::{PollOutcome, StepError};
 use aisha_workflows::provider::{
-    Aspect, Downloaded, GeneratedImage, GenerationJob, ImageProvider, TrainedLora, TrainingJob,
+    Aspect, Downloaded, GeneratedImage, GenerationJob, ImageProvider, JobProgress, TrainedLora,
+    TrainingJob,
 };
 use async_trait::async_trait;
 use serde_json::Value;
@@ -121,6 +122,10 @@ impl ImageProvider for FalProvider {
 
     async fn poll(&self, request_id: &str) -> PollOutcome {
         self.jobs.poll(request_id).await
+    }
+
+    async fn progress(&self, request_id: &str) -> Option<JobProgress> {
+        self.jobs.progress(request_id).await
     }
 
     async fn finish(&self, run_id: &str, step: &str) -> Result<(), StepError> {

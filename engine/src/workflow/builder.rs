@@ -27,7 +27,7 @@ type FailFn<S, D> =
 type PollFn<S, D> = Arc<dyn Fn(S, PollCtx<D>) -> BoxFuture<'static, PollOutcome> + Send + Sync>;
 type AskFn<S, D> =
     Arc<dyn Fn(S, ProgressCtx<D>) -> BoxFuture<'static, Option<Value>> + Send + Sync>;
-type TellFn<D> = Arc<dyn Fn(Value, ProgressCtx<D>) -> BoxFuture<'static, ()> + Send + Sync>;
+type TellFn<S, D> = Arc<dyn Fn(S, Value, ProgressCtx<D>) -> BoxFuture<'static, ()> + Send + Sync>;
 
 struct StepDef<S, D> {
     name: &'static str,
@@ -46,7 +46,7 @@ pub struct Workflow<S, D> {
     compensate: Option<FailFn<S, D>>,
     compensate_policy: RetryPolicy,
     poll: Option<PollFn<S, D>>,
-    progress: Option<(AskFn<S, D>, TellFn<D>)>,
+    progress: Option<(AskFn<S, D>, TellFn<S, D>)>,
     subject_limit: Option<(i64, LimitMode)>,
 }
 
@@ -160,22 +160,22 @@ where
     /// While a run is parked on a wait declared with [`crate::Wait::progress_every`], `ask` is
     /// called at that interval (with the wait's external id in the context); a progress it
     /// returns is recorded on the run (`progress` in `admin runs show`) and, if it changed
-    /// and the run is still parked on the same wait, handed to `tell`. Neither can resolve or
+    /// and the run is still parked on the same wait, handed to `tell` with the run's state. Neither can resolve or
     /// fail the wait.
     pub fn on_progress<P, A, AFut, T, TFut>(mut self, ask: A, tell: T) -> Self
     where
         P: Serialize + DeserializeOwned + Send + 'static,
         A: Fn(S, ProgressCtx<D>) -> AFut + Send + Sync + 'static,
         AFut: Future<Output = Option<P>> + Send + 'static,
-        T: Fn(P, ProgressCtx<D>) -> TFut + Send + Sync + 'static,
+        T: Fn(S, P, ProgressCtx<D>) -> TFut + Send + Sync + 'static,
         TFut: Future<Output = ()> + Send + 'static,
     {
         let ask: AskFn<S, D> = Arc::new(move |s, ctx| {
             let fut = ask(s, ctx);
             async move { fut.await.and_then(|p| serde_json::to_value(p).ok()) }.boxed()
         });
-        let tell: TellFn<D> = Arc::new(move |v, ctx| match serde_json::from_value::<P>(v) {
-            Ok(p) => tell(p, ctx).boxed(),
+        let tell: TellFn<S, D> = Arc::new(move |s, v, ctx| match serde_json::from_value::<P>(v) {
+            Ok(p) => tell(s, p, ctx).boxed(),
             Err(_) => async {}.boxed(),
         });
         self.progress = Some((ask, tell));
@@ -271,7 +271,12 @@ pub(crate) trait DynWorkflow: Send + Sync {
     fn has_poll(&self) -> bool;
     fn poll(&self, state: Value, info: PollInfo) -> BoxFuture<'static, PollOutcome>;
     fn ask_progress(&self, state: Value, info: ProgressInfo) -> BoxFuture<'static, Option<Value>>;
-    fn tell_progress(&self, progress: Value, info: ProgressInfo) -> BoxFuture<'static, ()>;
+    fn tell_progress(
+        &self,
+        state: Value,
+        progress: Value,
+        info: ProgressInfo,
+    ) -> BoxFuture<'static, ()>;
 }
 
 fn encode<S: Serialize>(s: &S) -> Result<Value, StepError> {
@@ -426,11 +431,16 @@ where
         ask(state, self.progress_ctx(info))
     }
 
-    fn tell_progress(&self, progress: Value, info: ProgressInfo) -> BoxFuture<'static, ()> {
-        let Some((_, tell)) = self.progress.as_ref() else {
+    fn tell_progress(
+        &self,
+        state: Value,
+        progress: Value,
+        info: ProgressInfo,
+    ) -> BoxFuture<'static, ()> {
+        let (Some((_, tell)), Ok(state)) = (self.progress.as_ref(), self.decode(state)) else {
             return async {}.boxed();
         };
-        tell(progress, self.progress_ctx(info))
+        tell(state, progress, self.progress_ctx(info))
     }
 }
 
