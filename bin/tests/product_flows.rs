@@ -57,6 +57,7 @@ async fn shop(kind: QueueKind, store: Store, sim: SimConfig) -> Shop {
                 generation_deadline: Duration::from_secs(60),
                 generation_poll: Duration::from_secs(2),
                 replacements: Duration::from_secs(60),
+                ..Waits::default()
             };
         },
         |b, _| b,
