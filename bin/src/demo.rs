@@ -3,7 +3,8 @@
 //! with signed callbacks, and the real Telegram bot talking to a local Bot API server. A demo
 //! user meets the bot as a Telegram user would: /start (welcome credits), an album of 12
 //! photos drawn at run time, an avatar, portraits in two styles, one of them upscaled ×2;
-//! every step and every message is shown as it happens.
+//! every step and every message is shown as it happens, and the progress edits of each
+//! order's message are listed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,9 @@ pub async fn run(base: &Settings) -> anyhow::Result<()> {
     settings.fal.jwks_url = None;
     settings.fal.public_url = None;
     settings.product.s3 = None;
+    // Simulated jobs long enough, and asked often enough, that the progress edits show.
+    settings.fal.sim_delay = settings.fal.sim_delay.max(Duration::from_millis(1200));
+    settings.product.waits.generation_progress = Duration::from_millis(150);
 
     let app = app::App::build(&settings, "demo", true, app::Startup::FailFast).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -178,6 +182,7 @@ async fn scenario(
         settings.product.prices.image
     );
     let mut runs = Vec::new();
+    let mut accepted_ids = Vec::new();
     for style in STYLES {
         user.send(json!({"text": "/generate"}));
         let styles = user.wait_for("Выберите стиль").await?;
@@ -186,14 +191,25 @@ async fn scenario(
         user.press(&aspects, "r:3x4");
         let counts = user.wait_for("Сколько картинок").await?;
         user.press(&counts, "n:2");
-        user.wait_for("Заказ принят").await?;
+        let accepted = user.wait_for("Заказ принят").await?;
         runs.push((style, latest_run(engine, portrait::NAME).await?));
+        accepted_ids.push((style, accepted.message_ids));
     }
     let named: Vec<(&str, String)> = runs.iter().map(|(s, id)| (*s, id.clone())).collect();
     watch(engine, &named).await?;
     let mut what_next = Vec::new();
     for _ in STYLES {
         what_next.push(user.wait_for("Что дальше").await?);
+    }
+    println!("\n4. the \"order accepted\" message, edited in place while FAL drew:");
+    let sent = sim.sent(Some(DEMO_CHAT), 0);
+    for (style, ids) in &accepted_ids {
+        let edits: Vec<&str> = sent
+            .iter()
+            .filter(|c| c.method == "editMessageText" && &c.message_ids == ids)
+            .filter_map(|c| c.str("text"))
+            .collect();
+        println!("   {style}: {} → album", edits.join(" → "));
     }
     let upscaled = upscale_one(&mut user, engine, &what_next, &runs[0]).await?;
     let _ = stop.send(true);
@@ -257,7 +273,7 @@ async fn upscale_one<'a>(
     what_next: &[SentCall],
     (style, run): &(&'a str, String),
 ) -> anyhow::Result<(&'a str, String)> {
-    println!("\n4. upscales the first {style} portrait ×2: it comes back as a file");
+    println!("\n5. upscales the first {style} portrait ×2: it comes back as a file");
     let button = format!("up:0:{run}");
     let message = what_next
         .iter()

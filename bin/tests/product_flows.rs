@@ -57,6 +57,7 @@ async fn shop(kind: QueueKind, store: Store, sim: SimConfig) -> Shop {
                 generation_deadline: Duration::from_secs(60),
                 generation_poll: Duration::from_secs(2),
                 replacements: Duration::from_secs(60),
+                ..Waits::default()
             };
         },
         |b, _| b,
@@ -134,6 +135,8 @@ impl Shop {
             .run_id
     }
 
+    /// The kinds of notices told, but a run's progress row (how many progress reports a run
+    /// makes depends on how long FAL takes).
     async fn kinds(&self) -> Vec<String> {
         let mut k: Vec<String> = self
             .outbox
@@ -142,6 +145,7 @@ impl Shop {
             .unwrap()
             .into_iter()
             .map(|r| r.kind)
+            .filter(|k| k != "progress")
             .collect();
         k.sort();
         k
@@ -224,6 +228,20 @@ async fn happy_path(kind: QueueKind, store: Store) {
     assert_eq!(s.gallery.count_of_run(&run).await.unwrap(), 2);
     assert_eq!(s.ledger.balance(USER).await.unwrap(), 140);
     assert_eq!(s.kinds().await, ["avatar_ready", "portraits"]);
+    // The store step said "saving" last: the run's one progress row holds it.
+    let progress: Vec<String> = s
+        .outbox
+        .list(Some(USER), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "progress")
+        .map(|r| r.payload)
+        .collect();
+    assert_eq!(
+        progress,
+        [r#"{"notice":"progress","progress":{"stage":"saving"}}"#]
+    );
     s.finish().await;
 }
 

@@ -345,6 +345,160 @@ async fn the_whole_journey_from_start_to_portraits() {
     bot.stop().await;
 }
 
+/// A portrait order's "accepted" message is edited in place while FAL works on it: queued,
+/// drawing with a percentage, saving (with an upload_photo chat action), then a last line
+/// before the album; an edit identical to what the message shows is never sent. The
+/// simulated generation takes 3 s and the progress is asked every 100 ms.
+#[tokio::test]
+async fn the_accepted_message_shows_the_progress_in_place() {
+    let mut bot = Bot::start(&[
+        ("WELCOME_CREDITS", "300"),
+        ("SIM_FAL_DELAY_MS", "3000"),
+        ("GENERATION_PROGRESS_MS", "100"),
+    ])
+    .await;
+    let u = user(551, "ru");
+    bot.send(&u, json!({"text": "/start"}));
+    bot.said(551, "Привет").await;
+    train_avatar(&mut bot, &u, None).await;
+    bot.send(&u, json!({"text": "/generate"}));
+    let styles = bot.said(551, "Выберите стиль").await;
+    bot.press(&u, &styles, "s:oil");
+    let aspects = bot.said(551, "Формат кадра").await;
+    bot.press(&u, &aspects, "r:1x1");
+    let counts = bot.said(551, "Сколько картинок").await;
+    bot.press(&u, &counts, "n:2");
+    let accepted = bot.said(551, "Заказ принят").await;
+    let album = bot.called(551, "sendMediaGroup").await;
+    let calls: Vec<SentCall> = bot
+        .sim
+        .sent(Some(551), accepted.seq)
+        .into_iter()
+        .filter(|c| c.seq < album.seq)
+        .collect();
+    let edits: Vec<String> = calls
+        .iter()
+        .filter(|c| c.method == "editMessageText")
+        .inspect(|c| {
+            assert_eq!(
+                c.message_ids, accepted.message_ids,
+                "edits the accepted message"
+            )
+        })
+        .map(text_of)
+        .collect();
+    let at = |needle: &str| {
+        edits
+            .iter()
+            .position(|t| t.contains(needle))
+            .unwrap_or_else(|| panic!("no edit saying “{needle}” in {edits:#?}"))
+    };
+    assert!(at("в очереди") < at("Рисую…"), "{edits:#?}");
+    assert!(
+        edits
+            .iter()
+            .any(|t| t.contains("Рисую…") && t.ends_with('%')),
+        "a percentage: {edits:#?}"
+    );
+    assert!(at("Рисую…") < at("Сохраняю"), "{edits:#?}");
+    assert_eq!(
+        edits.last().map(String::as_str),
+        Some("✅ Готово, портреты ниже."),
+        "{edits:#?}"
+    );
+    assert!(
+        edits.windows(2).all(|w| w[0] != w[1]),
+        "an identical edit is not sent: {edits:#?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.method == "sendChatAction" && c.str("action") == Some("upload_photo")),
+        "saving shows upload_photo"
+    );
+    let ids = json(&aisha(
+        &bot.dir,
+        &[
+            "admin",
+            "runs",
+            "list",
+            "--workflow",
+            "portrait_generation",
+            "--json",
+        ],
+        &bot.env(),
+    ));
+    let run = ids[0]["id"].as_str().unwrap().to_string();
+    let shown = json(&aisha(
+        &bot.dir,
+        &["admin", "runs", "show", &run, "--json"],
+        &bot.env(),
+    ));
+    assert!(
+        shown["progress"]["stage"].is_string(),
+        "the run keeps its last progress: {shown}"
+    );
+    bot.stop().await;
+}
+
+/// A user who blocked the bot while the order was drawing: the first refused edit ends the
+/// progress message, the album is refused once, and the order still completes.
+#[tokio::test]
+async fn a_blocked_user_ends_the_progress_quietly() {
+    let mut bot = Bot::start(&[
+        ("WELCOME_CREDITS", "300"),
+        ("SIM_FAL_DELAY_MS", "2000"),
+        ("GENERATION_PROGRESS_MS", "100"),
+    ])
+    .await;
+    let u = user(561, "ru");
+    bot.send(&u, json!({"text": "/start"}));
+    bot.said(561, "Привет").await;
+    train_avatar(&mut bot, &u, None).await;
+    bot.send(&u, json!({"text": "/generate"}));
+    let styles = bot.said(561, "Выберите стиль").await;
+    bot.press(&u, &styles, "s:oil");
+    let aspects = bot.said(561, "Формат кадра").await;
+    bot.press(&u, &aspects, "r:1x1");
+    let counts = bot.said(561, "Сколько картинок").await;
+    bot.press(&u, &counts, "n:1");
+    bot.said(561, "Заказ принят").await;
+    bot.sim.fail_next(Fault::Error {
+        method: None,
+        count: 1000,
+        code: 403,
+        description: "Forbidden: bot was blocked by the user".into(),
+    });
+    let t0 = Instant::now();
+    loop {
+        let runs = json(&aisha(
+            &bot.dir,
+            &[
+                "admin",
+                "runs",
+                "list",
+                "--workflow",
+                "portrait_generation",
+                "--json",
+            ],
+            &bot.env(),
+        ));
+        if runs[0]["status"] == "succeeded" {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{runs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The first 403 ends the progress message; the result is refused once and given up:
+    // nothing is retried, so the 403s stop.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let refused = bot.sim.stats().errors;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(bot.sim.stats().errors, refused, "no retries after a 403");
+    assert!(refused <= 4, "{refused} refused calls");
+    bot.stop().await;
+}
+
 #[tokio::test]
 async fn stars_are_credited_once_and_forgeries_are_ignored() {
     let mut bot = Bot::start(&[]).await;

@@ -116,6 +116,7 @@ mod limits;
 mod nudge;
 mod observer;
 pub mod ops;
+mod progress;
 mod queue;
 mod reconciler;
 mod retry_policy;
@@ -144,6 +145,6 @@ pub use queue::{QueueBackend, QueueDepth, QueueKind};
 pub use retry_policy::RetryPolicy;
 pub use runs::{Held, RunStatus};
 pub use workflow::{
-    FailureCtx, LimitMode, Next, PollCtx, PollOutcome, StepCtx, StepError, StepResult, Wait,
-    Workflow,
+    FailureCtx, LimitMode, Next, PollCtx, PollOutcome, ProgressCtx, StepCtx, StepError, StepResult,
+    Wait, Workflow,
 };

@@ -11,6 +11,8 @@ pub trait Observer: Send + Sync {
     fn callback(&self, _provider: &str, _outcome: &str) {}
     /// Time from parking on a callback to its resolution.
     fn callback_waited(&self, _provider: &str, _waited: Duration) {}
+    /// A parked run's progress hook reported a new progress, recorded on the run.
+    fn progress(&self, _workflow: &str) {}
 }
 
 /// The observer that observes nothing.

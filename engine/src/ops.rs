@@ -76,6 +76,10 @@ pub struct RunDetail {
     pub failed_step: Option<String>,
     pub held: Option<Held>,
     pub waiting_on: Option<WaitInfo>,
+    /// What the workflow's progress hook last reported while the run was parked (its own
+    /// JSON shape), and when; kept after the wait ends.
+    pub progress: Option<Value>,
+    pub progress_at: Option<String>,
     pub finished_at: Option<String>,
     pub timeline: Vec<TimelineEntry>,
 }
@@ -173,6 +177,11 @@ impl Engine {
             failed_step: r.failed_step.clone(),
             held: r.held.clone(),
             waiting_on,
+            progress: r
+                .progress
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok()),
+            progress_at: r.progress_at.map(rfc3339),
             finished_at: r.finished_at.map(rfc3339),
             timeline,
         })

@@ -1,5 +1,6 @@
 //! Time-driven transitions: retries whose backoff has passed are queued, and parked runs
-//! whose poll time or deadline has come are handed to their workflow's poll hook.
+//! whose poll time or deadline has come are handed to their workflow's poll hook, and parked
+//! runs whose progress is due are asked for it (`crate::progress`, on the same permits).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use crate::callbacks;
 use crate::error::Result;
 use crate::inner::Inner;
 use crate::on_db;
+use crate::progress;
 use crate::runs::{Dispatchable, Held, RunRow, RunStatus, record_attempt, release};
 use crate::time::now_ms;
 use crate::transitions::to_compensation;
@@ -38,6 +40,9 @@ pub(crate) async fn run(e: Arc<Inner>, mut stop: watch::Receiver<bool>) -> Resul
         wake_waiting(&e, &polls)
             .await
             .map_err(|err| format!("waking parked runs: {err}"))?;
+        progress::ask_due(&e, &polls)
+            .await
+            .map_err(|err| format!("asking parked runs' progress: {err}"))?;
     }
 }
 

@@ -269,16 +269,20 @@ async fn apply(
                 state,
                 deadline_ms,
                 poll_every_ms,
+                progress_every_ms,
             }) => {
                 let state = state.to_string();
                 let now = now_ms();
                 let deadline_at = now + deadline_ms;
                 let wake_at = (now + poll_every_ms).min(deadline_at);
+                // A new wait starts with no progress; its hook is first asked right away.
                 let n = on_tx!(tx.conn(), c => sqlx::query(
                     "UPDATE workflow_runs SET status = $11, step = $3, attempt = 1, seq = seq + 1, \
                         state = $4, wait_provider = $5, wait_external_id = $6, deadline_at = $7, \
                         poll_every_ms = $8, wake_at = $9, callback_payload = NULL, error = NULL, \
-                        lease_id = NULL, lease_until = NULL, updated_at = $10 \
+                        lease_id = NULL, lease_until = NULL, updated_at = $10, progress = NULL, \
+                        progress_at = NULL, progress_every_ms = $12, \
+                        progress_due = CASE WHEN $12 IS NULL THEN NULL ELSE $10 END \
                      WHERE id = $1 AND seq = $2 AND status = 'running'",
                 )
                 .bind(&run.id)
@@ -292,6 +296,7 @@ async fn apply(
                 .bind(wake_at)
                 .bind(now)
                 .bind(RunStatus::Waiting)
+                .bind(progress_every_ms)
                 .execute(c)
                 .await.map(|r| r.rows_affected()))?;
                 if n == 1 {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobKey;
 use crate::photos::Rejected;
+use crate::provider::JobProgress;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "notice", rename_all = "snake_case")]
@@ -46,6 +47,12 @@ pub enum Notice {
     UpscaleFailed {
         refunded: i64,
     },
+    /// How far an order is while the user waits. One row per run, replaced by each newer
+    /// progress (see [`crate::outbox::PROGRESS_STEP`]); the bot shows it by editing the
+    /// message that accepted the order.
+    Progress {
+        progress: JobProgress,
+    },
 }
 
 impl Notice {
@@ -60,6 +67,7 @@ impl Notice {
             Notice::PortraitFailed { .. } => "portrait_failed".into(),
             Notice::UpscaleReady { .. } => "upscaled".into(),
             Notice::UpscaleFailed { .. } => "upscale_failed".into(),
+            Notice::Progress { .. } => "progress".into(),
         }
     }
 

@@ -13,9 +13,14 @@ use serde::{Deserialize, Serialize};
 use crate::blob::BlobKey;
 use crate::notice::Notice;
 
+/// The step of a run's progress row: one per run, whichever step reports it.
+pub const PROGRESS_STEP: &str = "progress";
+
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    /// Tells `user_id` `notice`, once per (run, step, kind).
+    /// Tells `user_id` `notice`, once per (run, step, kind). A [`Notice::Progress`] is the
+    /// exception: it replaces the run's previous progress (latest wins), and is sent again
+    /// if it differs from what was sent.
     async fn notify(
         &self,
         run_id: &str,
@@ -164,9 +169,20 @@ impl Outbox {
         Ok(rows)
     }
 
-    /// Every part of row `id` was sent.
-    pub async fn sent(&self, id: &str) -> Result<(), OutboxError> {
-        self.end(id, None).await
+    /// Every part of row `id`, as `payload`, was sent. A progress row whose payload was
+    /// replaced meanwhile stays due, so the newer progress is sent too.
+    pub async fn sent(&self, id: &str, payload: &str) -> Result<(), OutboxError> {
+        on_db!(&self.db, p => sqlx::query(
+            "UPDATE outbox SET sent_at = CASE WHEN payload = $3 THEN $2 ELSE NULL END, \
+             claimed_until = NULL, last_error = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now_ms())
+        .bind(payload)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
     }
 
     /// Row `id` will never be sent (undeliverable, unreadable, or out of attempts).
@@ -175,12 +191,9 @@ impl Outbox {
     }
 
     async fn end(&self, id: &str, error: Option<&str>) -> Result<(), OutboxError> {
-        let sql = if error.is_some() {
-            "UPDATE outbox SET failed_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1"
-        } else {
-            "UPDATE outbox SET sent_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1"
-        };
-        on_db!(&self.db, p => sqlx::query(sql)
+        on_db!(&self.db, p => sqlx::query(
+            "UPDATE outbox SET failed_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1",
+        )
             .bind(id)
             .bind(now_ms())
             .bind(error)
@@ -235,8 +248,12 @@ impl Notifier for Outbox {
         notice: &Notice,
     ) -> Result<(), StepError> {
         let payload = serde_json::to_string(notice).map_err(StepError::permanent)?;
-        self.insert(run_id, step, user_id, &notice.kind(), &payload)
-            .await?;
+        if matches!(notice, Notice::Progress { .. }) {
+            self.replace(run_id, user_id, &payload).await?;
+        } else {
+            self.insert(run_id, step, user_id, &notice.kind(), &payload)
+                .await?;
+        }
         Ok(())
     }
 }
@@ -259,6 +276,29 @@ impl Outbox {
         .bind(run_id)
         .bind(step)
         .bind(kind)
+        .bind(user_id)
+        .bind(payload)
+        .bind(now_ms())
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+}
+
+impl Outbox {
+    /// The run's one progress row, replaced by a newer progress and due again (a failed or
+    /// given-up older one included); the same progress again changes nothing.
+    async fn replace(&self, run_id: &str, user_id: &str, payload: &str) -> Result<(), OutboxError> {
+        on_db!(&self.db, p => sqlx::query(
+            "INSERT INTO outbox (id, run_id, step, kind, user_id, payload, created_at) \
+             VALUES ($1, $2, $3, 'progress', $4, $5, $6) ON CONFLICT (run_id, step, kind) DO UPDATE \
+             SET payload = excluded.payload, sent_at = NULL, failed_at = NULL, attempts = 0, \
+             progress = 0, next_at = 0, last_error = NULL WHERE outbox.payload <> excluded.payload",
+        )
+        .bind(ulid::Ulid::generate().to_string())
+        .bind(run_id)
+        .bind(PROGRESS_STEP)
         .bind(user_id)
         .bind(payload)
         .bind(now_ms())

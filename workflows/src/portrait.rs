@@ -6,8 +6,8 @@
 
 use aisha_engine::runs::COMPENSATE;
 use aisha_engine::{
-    Engine, EngineError, FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StartOptions,
-    Started, StepCtx, StepError, StepResult, Wait, Workflow,
+    Engine, EngineError, FailureCtx, Next, PollCtx, PollOutcome, ProgressCtx, RetryPolicy,
+    StartOptions, Started, StepCtx, StepError, StepResult, Wait, Workflow,
 };
 use serde::{Deserialize, Serialize};
 
@@ -15,8 +15,9 @@ use crate::avatars::{Avatar, AvatarStatus};
 use crate::blob::BlobKey;
 use crate::gallery::NewPortrait;
 use crate::notice::Notice;
+use crate::outbox::PROGRESS_STEP;
 use crate::product::{Product, start_run};
-use crate::provider::{Aspect, GenerationJob};
+use crate::provider::{Aspect, GenerationJob, JobProgress};
 use crate::styles;
 
 pub const NAME: &str = "portrait_generation";
@@ -92,6 +93,7 @@ pub fn workflow(p: Product) -> Workflow<PortraitGeneration, Product> {
         .step("store", store)
         .step("deliver", deliver)
         .on_poll(poll)
+        .on_progress(ask_progress, tell_progress)
         .on_failure(failed)
 }
 
@@ -204,7 +206,8 @@ async fn submit(
     Ok(Next::Wait(
         Wait::new(p.images.name(), request_id, "store", s)
             .deadline(p.waits.generation_deadline)
-            .poll_every(p.waits.generation_poll),
+            .poll_every(p.waits.generation_poll)
+            .progress_every(p.waits.generation_progress),
     ))
 }
 
@@ -219,6 +222,7 @@ async fn store(mut s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<P
         .images
         .generation_result(&payload)
         .map_err(StepError::permanent)?;
+    tell(s.clone(), JobProgress::Saving, &ctx.run_id, p).await;
     s.stored.clear();
     s.withheld = 0;
     for (i, img) in images.iter().enumerate() {
@@ -285,6 +289,26 @@ async fn deliver(s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<Por
 
 async fn poll(_s: PortraitGeneration, ctx: PollCtx<Product>) -> PollOutcome {
     ctx.deps.images.poll(&ctx.external_id).await
+}
+
+async fn ask_progress(_s: PortraitGeneration, ctx: ProgressCtx<Product>) -> Option<JobProgress> {
+    ctx.deps.images.progress(&ctx.external_id).await
+}
+
+async fn tell_progress(s: PortraitGeneration, progress: JobProgress, ctx: ProgressCtx<Product>) {
+    tell(s, progress, &ctx.run_id, &ctx.deps).await;
+}
+
+/// Progress is worth telling, not worth failing a step for: a lost one is replaced by the next.
+async fn tell(s: PortraitGeneration, progress: JobProgress, run_id: &str, p: &Product) {
+    let notice = Notice::Progress { progress };
+    if let Err(e) = p
+        .notifier
+        .notify(run_id, PROGRESS_STEP, &s.user_id, &notice)
+        .await
+    {
+        tracing::warn!(run_id, error = %e, "progress not recorded for the user");
+    }
 }
 
 async fn failed(s: PortraitGeneration, ctx: FailureCtx<Product>) -> Result<(), StepError> {

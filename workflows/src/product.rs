@@ -40,6 +40,10 @@ pub struct Waits {
     pub training_poll: Duration,
     pub generation_deadline: Duration,
     pub generation_poll: Duration,
+    /// How often a waiting training / generation asks the service how far it is, for the
+    /// user's progress message.
+    pub training_progress: Duration,
+    pub generation_progress: Duration,
     /// How long a training waits for replacement photos.
     pub replacements: Duration,
 }
@@ -51,6 +55,8 @@ impl Default for Waits {
             training_poll: Duration::from_secs(20 * 60),
             generation_deadline: Duration::from_secs(10 * 60),
             generation_poll: Duration::from_secs(60),
+            training_progress: Duration::from_secs(60),
+            generation_progress: Duration::from_secs(3),
             replacements: Duration::from_secs(24 * 3600),
         }
     }

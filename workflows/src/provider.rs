@@ -80,6 +80,18 @@ pub struct UpscaledImage {
     pub content_type: Option<String>,
 }
 
+/// How far a submitted job is, as the service tells it while we wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum JobProgress {
+    /// Waiting for a runner; `position` requests ahead of it, when the service says.
+    Queued { position: Option<u32> },
+    /// Running; `percent` done, once the runner has printed a progress bar.
+    Running { percent: Option<u8> },
+    /// The service is done; its result is on its way to us (and being saved).
+    Saving,
+}
+
 #[async_trait]
 pub trait ImageProvider: Send + Sync {
     /// The engine provider name the workflows wait on.
@@ -116,6 +128,10 @@ pub trait ImageProvider: Send + Sync {
 
     /// Asks about a job whose callback is late.
     async fn poll(&self, request_id: &str) -> PollOutcome;
+
+    /// How far the job `request_id` is, for the user to see while they wait; None when the
+    /// service cannot say right now (it is asked again later).
+    async fn progress(&self, request_id: &str) -> Option<JobProgress>;
 
     /// The wait of (run, step) is over.
     async fn finish(&self, run_id: &str, step: &str) -> Result<(), StepError>;

@@ -2,6 +2,7 @@
 //! back to the run, and poll the job when its callback is late.
 
 use aisha_engine::{PollOutcome, StepError};
+use aisha_workflows::provider::JobProgress;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -134,6 +135,30 @@ impl FalJobs {
             Err(e) => {
                 tracing::warn!(error = %e, request_id, "FAL status not readable; will poll again");
                 PollOutcome::Pending
+            }
+        }
+    }
+
+    /// How far job `request_id` is, from its status with logs: the queue position while
+    /// queued, the runner's progress bar while running, saving once completed. None when
+    /// the submission or its status cannot be read now (asked again later).
+    pub async fn progress(&self, request_id: &str) -> Option<JobProgress> {
+        let sub = self.store.by_request(request_id).await.ok()??;
+        let status_url = sub.status_url.as_ref()?;
+        match self.client.status(&sub.app, status_url).await {
+            Ok(QueueStatus::InQueue { queue_position }) => Some(JobProgress::Queued {
+                position: queue_position.and_then(|p| u32::try_from(p).ok()),
+            }),
+            Ok(s @ QueueStatus::InProgress { .. }) => Some(JobProgress::Running {
+                percent: s
+                    .progress()
+                    .map(|p| (p * 100.0).round().clamp(0.0, 100.0) as u8),
+            }),
+            Ok(QueueStatus::Completed { error: None, .. }) => Some(JobProgress::Saving),
+            Ok(QueueStatus::Completed { .. }) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, request_id, "FAL status not readable for progress");
+                None
             }
         }
     }

@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use aisha_engine::{
-    FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StepCtx, StepError, StepResult, Wait,
-    Workflow,
+    FailureCtx, Next, PollCtx, PollOutcome, ProgressCtx, RetryPolicy, StepCtx, StepError,
+    StepResult, Wait, Workflow,
 };
+use aisha_workflows::provider::JobProgress;
 use serde::{Deserialize, Serialize};
 
 use super::apps::{FluxLoraInput, FluxLoraOutput, ImageSize, SizePreset};
@@ -19,6 +20,8 @@ use super::token::Endpoint;
 
 pub const NAME: &str = "fal_probe";
 const SUBMIT: &str = "submit";
+/// How often the probe asks FAL how far its job is (shown as `progress` in `runs show`).
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// The largest image the probe downloads.
 const MAX_IMAGE: usize = 20 << 20;
 
@@ -60,6 +63,7 @@ pub fn workflow(deps: ProbeDeps) -> Workflow<Probe, ProbeDeps> {
         .step(SUBMIT, submit)
         .step("check", check)
         .on_poll(poll)
+        .on_progress(ask_progress, tell_progress)
         .on_failure(failed)
 }
 
@@ -94,7 +98,8 @@ async fn submit(mut p: Probe, ctx: StepCtx<ProbeDeps>) -> StepResult<Probe> {
     Ok(Next::Wait(
         Wait::new(PROVIDER, request_id, "check", p)
             .deadline(wait)
-            .poll_every(wait / 4),
+            .poll_every(wait / 4)
+            .progress_every(PROGRESS_EVERY),
     ))
 }
 
@@ -125,6 +130,15 @@ async fn check(mut p: Probe, ctx: StepCtx<ProbeDeps>) -> StepResult<Probe> {
 
 async fn poll(_p: Probe, ctx: PollCtx<ProbeDeps>) -> PollOutcome {
     ctx.deps.jobs.poll(&ctx.external_id).await
+}
+
+async fn ask_progress(_p: Probe, ctx: ProgressCtx<ProbeDeps>) -> Option<JobProgress> {
+    ctx.deps.jobs.progress(&ctx.external_id).await
+}
+
+/// The probe has no user to tell: the progress recorded on the run is what operators see.
+async fn tell_progress(_p: Probe, progress: JobProgress, ctx: ProgressCtx<ProbeDeps>) {
+    tracing::info!(run_id = ctx.run_id, ?progress, "fal_probe progress");
 }
 
 async fn failed(_p: Probe, ctx: FailureCtx<ProbeDeps>) -> Result<(), StepError> {

@@ -2,8 +2,8 @@
 
 use aisha_engine::{PollOutcome, StepError};
 use aisha_workflows::provider::{
-    Aspect, Downloaded, GeneratedImage, GenerationJob, ImageProvider, TrainedLora, TrainingJob,
-    UpscaleJob, UpscaledImage,
+    Aspect, Downloaded, GeneratedImage, GenerationJob, ImageProvider, JobProgress, TrainedLora,
+    TrainingJob, UpscaleJob, UpscaledImage,
 };
 use async_trait::async_trait;
 use serde_json::Value;
@@ -158,6 +158,10 @@ impl ImageProvider for FalProvider {
 
     async fn poll(&self, request_id: &str) -> PollOutcome {
         self.jobs.poll(request_id).await
+    }
+
+    async fn progress(&self, request_id: &str) -> Option<JobProgress> {
+        self.jobs.progress(request_id).await
     }
 
     async fn finish(&self, run_id: &str, step: &str) -> Result<(), StepError> {

@@ -18,6 +18,7 @@ use super::debounce::Debounce;
 use super::dialogue::Dialogues;
 use super::lang::Lang;
 use super::payments::{Invoices, Payments};
+use super::progress::ProgressMessages;
 use super::send::{DownloadError, Tg};
 use super::users::Users;
 use aisha_http::Metrics;
@@ -31,6 +32,8 @@ pub struct BotCtx {
     pub gallery: Gallery,
     pub outbox: Outbox,
     pub users: Users,
+    /// The accepted messages edited with their order's progress.
+    pub progress: ProgressMessages,
     pub dialogues: Dialogues,
     pub config: TelegramConfig,
     pub prices: Prices,

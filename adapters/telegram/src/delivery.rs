@@ -22,6 +22,7 @@ use super::context::{BotCtx, BotError};
 use super::copy::copy;
 use super::dialogue::State;
 use super::keyboards;
+use super::progress;
 use super::send::is_permanent;
 
 /// How long a claim lasts before another worker may take the row.
@@ -68,30 +69,32 @@ pub async fn run(ctx: Arc<BotCtx>, mut stop: watch::Receiver<bool>) {
 
 async fn deliver(ctx: &BotCtx, row: Claimed) {
     let Ok(chat) = row.user_id.parse::<i64>() else {
-        finish(ctx, &row.id, Some("not a Telegram user id")).await;
+        give_up(ctx, &row.id, "not a Telegram user id").await;
         return;
     };
     let payload = match Payload::decode(&row.payload) {
         Ok(p) => p,
         Err(e) => {
-            finish(ctx, &row.id, Some(&format!("payload: {e}"))).await;
+            give_up(ctx, &row.id, &format!("payload: {e}")).await;
             return;
         }
     };
     match send(ctx, &row, chat, &payload).await {
         Ok(()) => {
-            finish(ctx, &row.id, None).await;
+            if let Err(e) = ctx.outbox.sent(&row.id, &row.payload).await {
+                tracing::warn!(outbox = row.id, error = %e, "recording a delivery");
+            }
             ctx.metrics.telegram_update("delivery", "sent");
         }
         Err(BotError::Telegram(e)) if is_permanent(&e) => {
             tracing::info!(outbox = row.id, error = %e, "notice cannot be delivered");
             ctx.metrics.telegram_update("delivery", "undeliverable");
-            finish(ctx, &row.id, Some(&e.to_string())).await;
+            give_up(ctx, &row.id, &e.to_string()).await;
         }
         Err(e) if row.attempts >= MAX_ATTEMPTS => {
             tracing::warn!(outbox = row.id, error = %e, "notice given up");
             ctx.metrics.telegram_update("delivery", "gave_up");
-            finish(ctx, &row.id, Some(&e.to_string())).await;
+            give_up(ctx, &row.id, &e.to_string()).await;
         }
         Err(e) => {
             tracing::warn!(outbox = row.id, attempts = row.attempts, error = %e, "notice not sent yet");
@@ -103,18 +106,26 @@ async fn deliver(ctx: &BotCtx, row: Claimed) {
     }
 }
 
-/// Sent (`error` None) or given up.
-async fn finish(ctx: &BotCtx, id: &str, error: Option<&str>) {
-    let done = match error {
-        None => ctx.outbox.sent(id).await,
-        Some(e) => ctx.outbox.given_up(id, e).await,
-    };
-    if let Err(e) = done {
+async fn give_up(ctx: &BotCtx, id: &str, error: &str) {
+    if let Err(e) = ctx.outbox.given_up(id, error).await {
         tracing::warn!(outbox = id, error = %e, "recording a delivery");
     }
 }
 
 async fn send(ctx: &BotCtx, row: &Claimed, chat: i64, p: &Payload) -> Result<(), BotError> {
+    if let Payload::Notice(Notice::Progress { progress }) = p {
+        return progress::show(ctx, &row.run_id, progress).await;
+    }
+    if matches!(row.kind.as_str(), "portraits" | "portrait_failed") && row.progress < 1 {
+        // The accepted message's last edit; it must not hold the result back.
+        match progress::close(ctx, &row.run_id, row.kind == "portraits").await {
+            Err(BotError::Telegram(e)) if is_permanent(&e) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(run_id = row.run_id, error = %e, "closing the progress message")
+            }
+            Ok(()) => {}
+        }
+    }
     let lang = ctx.lang(chat).await;
     let (text, images) = match p {
         Payload::Notice(n) => (copy(lang).notice(n), n.images()),

@@ -20,6 +20,7 @@ pub mod intake;
 mod keyboards;
 pub mod lang;
 pub mod payments;
+pub mod progress;
 pub mod send;
 mod throttle;
 pub mod updates;
@@ -91,6 +92,7 @@ impl TelegramBot {
             gallery: Gallery::new(db.clone()),
             outbox: Outbox::new(db.clone()),
             users: users::Users::new(db.clone()),
+            progress: progress::ProgressMessages::new(db.clone()),
             dialogues: dialogue::Dialogues::new(db.clone()),
             invoices: payments::Invoices::new(&config.token),
             payments: payments::Payments::new(db.clone()),

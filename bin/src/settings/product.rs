@@ -2,6 +2,8 @@
 //! and what things cost.
 
 use aisha_blob::s3::S3Settings;
+use std::time::Duration;
+
 use aisha_workflows::product::{Prices, Waits};
 
 use super::{Env, SettingsError};
@@ -10,7 +12,9 @@ use super::{Env, SettingsError};
 pub struct ProductSettings {
     pub s3: Option<S3Settings>,
     pub prices: Prices,
-    /// No variable: FAL's usual times (see `Waits::default`); tests shorten them.
+    /// FAL's usual times (see `Waits::default`); tests shorten them. Only how often a
+    /// waiting order asks for its progress is a variable (`GENERATION_PROGRESS_MS`,
+    /// `TRAINING_PROGRESS_MS`).
     pub waits: Waits,
 }
 
@@ -61,9 +65,23 @@ impl ProductSettings {
             env.parse(var, "a whole number of credits from 1 to 1000000", default)
                 .and_then(|n| super::in_range(var, n, 1, 1_000_000))
         };
+        let w = Waits::default();
+        let every = |var: &'static str, default: Duration| {
+            env.parse(
+                var,
+                "milliseconds from 100 to 3600000",
+                default.as_millis() as u64,
+            )
+            .and_then(|n| super::in_range(var, n, 100, 3_600_000))
+            .map(Duration::from_millis)
+        };
         Ok(ProductSettings {
             s3,
-            waits: Waits::default(),
+            waits: Waits {
+                generation_progress: every("GENERATION_PROGRESS_MS", w.generation_progress)?,
+                training_progress: every("TRAINING_PROGRESS_MS", w.training_progress)?,
+                ..w
+            },
             prices: Prices {
                 avatar: price("PRICE_AVATAR", d.avatar)?,
                 image: price("PRICE_IMAGE", d.image)?,

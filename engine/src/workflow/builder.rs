@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::context::{FailureCtx, PollCtx, StepCtx};
+use super::context::{FailureCtx, PollCtx, ProgressCtx, StepCtx};
 use super::step::{Next, PollOutcome, StepError, StepResult};
 use crate::retry_policy::RetryPolicy;
 
@@ -25,6 +25,9 @@ type StepFn<S, D> = Arc<dyn Fn(S, StepCtx<D>) -> BoxFuture<'static, StepResult<S
 type FailFn<S, D> =
     Arc<dyn Fn(S, FailureCtx<D>) -> BoxFuture<'static, Result<(), StepError>> + Send + Sync>;
 type PollFn<S, D> = Arc<dyn Fn(S, PollCtx<D>) -> BoxFuture<'static, PollOutcome> + Send + Sync>;
+type AskFn<S, D> =
+    Arc<dyn Fn(S, ProgressCtx<D>) -> BoxFuture<'static, Option<Value>> + Send + Sync>;
+type TellFn<S, D> = Arc<dyn Fn(S, Value, ProgressCtx<D>) -> BoxFuture<'static, ()> + Send + Sync>;
 
 struct StepDef<S, D> {
     name: &'static str,
@@ -43,6 +46,7 @@ pub struct Workflow<S, D> {
     compensate: Option<FailFn<S, D>>,
     compensate_policy: RetryPolicy,
     poll: Option<PollFn<S, D>>,
+    progress: Option<(AskFn<S, D>, TellFn<S, D>)>,
     subject_limit: Option<(i64, LimitMode)>,
 }
 
@@ -61,6 +65,7 @@ where
             compensate: None,
             compensate_policy: RetryPolicy::default().attempts(10),
             poll: None,
+            progress: None,
             subject_limit: None,
         }
     }
@@ -152,6 +157,31 @@ where
         self
     }
 
+    /// While a run is parked on a wait declared with [`crate::Wait::progress_every`], `ask` is
+    /// called at that interval (with the wait's external id in the context); a progress it
+    /// returns is recorded on the run (`progress` in `admin runs show`) and, if it changed
+    /// and the run is still parked on the same wait, handed to `tell` with the run's state. Neither can resolve or
+    /// fail the wait.
+    pub fn on_progress<P, A, AFut, T, TFut>(mut self, ask: A, tell: T) -> Self
+    where
+        P: Serialize + DeserializeOwned + Send + 'static,
+        A: Fn(S, ProgressCtx<D>) -> AFut + Send + Sync + 'static,
+        AFut: Future<Output = Option<P>> + Send + 'static,
+        T: Fn(S, P, ProgressCtx<D>) -> TFut + Send + Sync + 'static,
+        TFut: Future<Output = ()> + Send + 'static,
+    {
+        let ask: AskFn<S, D> = Arc::new(move |s, ctx| {
+            let fut = ask(s, ctx);
+            async move { fut.await.and_then(|p| serde_json::to_value(p).ok()) }.boxed()
+        });
+        let tell: TellFn<S, D> = Arc::new(move |s, v, ctx| match serde_json::from_value::<P>(v) {
+            Ok(p) => tell(s, p, ctx).boxed(),
+            Err(_) => async {}.boxed(),
+        });
+        self.progress = Some((ask, tell));
+        self
+    }
+
     /// At most `n` active runs per subject; what happens to the next start is `mode`.
     pub fn limit_per_subject(mut self, n: i64, mode: LimitMode) -> Self {
         self.subject_limit = Some((n.max(1), mode));
@@ -178,6 +208,8 @@ pub(crate) enum ErasedNext {
         state: Value,
         deadline_ms: i64,
         poll_every_ms: i64,
+        /// None: no progress hook for this wait.
+        progress_every_ms: Option<i64>,
     },
     Done {
         state: Value,
@@ -210,6 +242,13 @@ pub(crate) struct PollInfo {
     pub deadline_passed: bool,
 }
 
+pub(crate) struct ProgressInfo {
+    pub run_id: String,
+    pub subject: Option<String>,
+    pub provider: String,
+    pub external_id: String,
+}
+
 /// The engine's view of a workflow, with the state type erased.
 pub(crate) trait DynWorkflow: Send + Sync {
     fn name(&self) -> &'static str;
@@ -231,6 +270,13 @@ pub(crate) trait DynWorkflow: Send + Sync {
     ) -> BoxFuture<'static, Result<(), StepError>>;
     fn has_poll(&self) -> bool;
     fn poll(&self, state: Value, info: PollInfo) -> BoxFuture<'static, PollOutcome>;
+    fn ask_progress(&self, state: Value, info: ProgressInfo) -> BoxFuture<'static, Option<Value>>;
+    fn tell_progress(
+        &self,
+        state: Value,
+        progress: Value,
+        info: ProgressInfo,
+    ) -> BoxFuture<'static, ()>;
 }
 
 fn encode<S: Serialize>(s: &S) -> Result<Value, StepError> {
@@ -301,6 +347,7 @@ where
             deps: self.deps.clone(),
         };
         let fut = (self.steps[i].run)(state, ctx);
+        let has_progress = self.progress.is_some();
         async move {
             Ok(match fut.await? {
                 Next::Goto(step, s) => ErasedNext::Goto {
@@ -315,6 +362,10 @@ where
                     state: encode(&w.state)?,
                     deadline_ms: crate::time::ms(w.deadline),
                     poll_every_ms: crate::time::ms(w.poll_every).max(1),
+                    progress_every_ms: w
+                        .progress_every
+                        .filter(|_| has_progress)
+                        .map(|d| crate::time::ms(d).max(1)),
                 },
             })
         }
@@ -371,5 +422,37 @@ where
             deps: self.deps.clone(),
         };
         f(state, ctx)
+    }
+
+    fn ask_progress(&self, state: Value, info: ProgressInfo) -> BoxFuture<'static, Option<Value>> {
+        let (Some((ask, _)), Ok(state)) = (self.progress.as_ref(), self.decode(state)) else {
+            return async { None }.boxed();
+        };
+        ask(state, self.progress_ctx(info))
+    }
+
+    fn tell_progress(
+        &self,
+        state: Value,
+        progress: Value,
+        info: ProgressInfo,
+    ) -> BoxFuture<'static, ()> {
+        let (Some((_, tell)), Ok(state)) = (self.progress.as_ref(), self.decode(state)) else {
+            return async {}.boxed();
+        };
+        tell(state, progress, self.progress_ctx(info))
+    }
+}
+
+impl<S, D> Workflow<S, D> {
+    fn progress_ctx(&self, info: ProgressInfo) -> ProgressCtx<D> {
+        ProgressCtx {
+            run_id: info.run_id,
+            workflow: self.name.to_string(),
+            subject: info.subject,
+            provider: info.provider,
+            external_id: info.external_id,
+            deps: self.deps.clone(),
+        }
     }
 }

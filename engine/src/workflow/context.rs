@@ -48,3 +48,14 @@ pub struct PollCtx<D> {
     pub deadline_passed: bool,
     pub deps: Arc<D>,
 }
+
+/// Given to the progress hooks of a parked run.
+#[derive(Debug, Clone)]
+pub struct ProgressCtx<D> {
+    pub run_id: String,
+    pub workflow: String,
+    pub subject: Option<String>,
+    pub provider: String,
+    pub external_id: String,
+    pub deps: Arc<D>,
+}

@@ -27,6 +27,8 @@ pub struct Wait<S> {
     pub state: S,
     pub deadline: Duration,
     pub poll_every: Duration,
+    /// Ask the workflow's progress hook this often while parked (None: never).
+    pub progress_every: Option<Duration>,
 }
 
 impl<S> Wait<S> {
@@ -43,6 +45,7 @@ impl<S> Wait<S> {
             state,
             deadline: Duration::from_secs(3600),
             poll_every: Duration::from_secs(60),
+            progress_every: None,
         }
     }
 
@@ -55,6 +58,13 @@ impl<S> Wait<S> {
     /// Ask the poll hook after this much silence, and again at this interval.
     pub fn poll_every(mut self, d: Duration) -> Self {
         self.poll_every = d;
+        self
+    }
+
+    /// Ask the workflow's progress hook ([`crate::Workflow::on_progress`]) this often while
+    /// the run is parked. The hook only reports; it never resolves or fails the wait.
+    pub fn progress_every(mut self, d: Duration) -> Self {
+        self.progress_every = Some(d);
         self
     }
 }

@@ -153,7 +153,12 @@ pub fn run(d: &RunDetail, notice: Option<&str>) -> Markup {
                     }
                 }
                 @if let Some(h) = &d.held { dt { "Held" } dd { (format!("{h:?}")) } }
-                // Progress: the run's live progress (issue 15) goes here once RunDetail carries it.
+                @if let Some(p) = &d.progress {
+                    dt { "Progress" }
+                    dd #progress { (progress_text(p))
+                        @if let Some(t) = &d.progress_at { " (" (t) ")" }
+                    }
+                }
                 dt { "Created" } dd { (r.created_at) }
                 dt { "Updated" } dd { (r.updated_at) }
                 @if let Some(t) = &d.finished_at { dt { "Finished" } dd { (t) } }
@@ -230,5 +235,47 @@ fn age(seconds: f64) -> String {
         s if s < 120.0 => format!("{s:.0} s"),
         s if s < 7200.0 => format!("{:.0} min", s / 60.0),
         s => format!("{:.1} h", s / 3600.0),
+    }
+}
+
+/// A progress hook's report, as the workflow wrote it (`{"stage": "running", "percent": 40}`),
+/// in one line: `running, percent 40`. The engine keeps it opaque, so the page does too.
+fn progress_text(p: &serde_json::Value) -> String {
+    let serde_json::Value::Object(fields) = p else {
+        return p.to_string();
+    };
+    let stage = fields.get("stage").and_then(|s| s.as_str());
+    let rest = fields
+        .iter()
+        .filter(|(k, v)| *k != "stage" && !v.is_null())
+        .map(|(k, v)| match v.as_str() {
+            Some(s) => format!("{k} {s}"),
+            None => format!("{k} {v}"),
+        });
+    stage
+        .map(str::to_string)
+        .into_iter()
+        .chain(rest)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::progress_text;
+
+    #[test]
+    fn progress_reads_as_its_stage_then_its_figures() {
+        assert_eq!(
+            progress_text(&json!({"stage": "running", "percent": 40})),
+            "running, percent 40"
+        );
+        assert_eq!(
+            progress_text(&json!({"stage": "queued", "position": null})),
+            "queued"
+        );
+        assert_eq!(progress_text(&json!("saving")), "\"saving\"");
     }
 }

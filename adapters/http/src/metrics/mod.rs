@@ -27,6 +27,7 @@ pub struct Metrics {
     providers: Vec<&'static str>,
     step_duration: HistogramVec,
     step_retries: IntCounterVec,
+    progress_updates: IntCounterVec,
     runs_finished: IntCounterVec,
     callbacks_received: IntCounterVec,
     callback_wait: HistogramVec,
@@ -74,6 +75,13 @@ impl Metrics {
                 "Step attempts that failed and were scheduled again",
             ),
             &["workflow", "step"],
+        )?;
+        let progress_updates = IntCounterVec::new(
+            Opts::new(
+                "aisha_progress_updates_total",
+                "New progress recorded on parked runs by their workflow's progress hook",
+            ),
+            &["workflow"],
         )?;
         let runs_finished = IntCounterVec::new(
             Opts::new(
@@ -208,6 +216,7 @@ impl Metrics {
         for c in [
             Box::new(step_duration.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(step_retries.clone()),
+            Box::new(progress_updates.clone()),
             Box::new(runs_finished.clone()),
             Box::new(callbacks_received.clone()),
             Box::new(callback_wait.clone()),
@@ -236,6 +245,7 @@ impl Metrics {
             providers: Vec::new(),
             step_duration,
             step_retries,
+            progress_updates,
             runs_finished,
             callbacks_received,
             callback_wait,
@@ -421,6 +431,10 @@ impl Observer for Metrics {
 
     fn step_retried(&self, workflow: &str, step: &str) {
         self.step_retries.with_label_values(&[workflow, step]).inc();
+    }
+
+    fn progress(&self, workflow: &str) {
+        self.progress_updates.with_label_values(&[workflow]).inc();
     }
 
     fn run_finished(&self, _run_id: &str, workflow: &str, status: &str) {

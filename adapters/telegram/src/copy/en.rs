@@ -4,6 +4,7 @@ use aisha_workflows::avatar::Preset;
 use aisha_workflows::notice::Notice;
 use aisha_workflows::photos::PhotoProblem;
 use aisha_workflows::product::Prices;
+use aisha_workflows::provider::JobProgress;
 use aisha_workflows::styles::Style;
 
 use super::Texts;
@@ -224,6 +225,26 @@ impl Texts for En {
         )
     }
 
+    fn progress(&self, progress: &JobProgress) -> String {
+        match progress {
+            JobProgress::Queued { position: Some(n) } if *n > 0 => {
+                format!("⏳ Your order is queued: {n} ahead of you.")
+            }
+            JobProgress::Queued { .. } => "⏳ Your order is queued, starting soon.".into(),
+            JobProgress::Running { percent: Some(p) } => format!("🎨 Drawing… {p}%"),
+            JobProgress::Running { percent: None } => "🎨 Drawing…".into(),
+            JobProgress::Saving => "💾 Saving your portraits…".into(),
+        }
+    }
+
+    fn progress_done(&self) -> &'static str {
+        "✅ Done, your portraits are below."
+    }
+
+    fn progress_stopped(&self) -> &'static str {
+        "❌ The order did not go through."
+    }
+
     fn what_next(&self) -> &'static str {
         "What next?"
     }
@@ -424,6 +445,7 @@ impl Texts for En {
                 format!("The upscale failed. {refunded} credits were refunded.")
             }
             Notice::UpscaleFailed { .. } => "The upscale failed.".into(),
+            Notice::Progress { progress } => self.progress(progress),
         }
     }
 }

@@ -10,6 +10,7 @@ use aisha_workflows::avatar::Preset;
 use aisha_workflows::notice::Notice;
 use aisha_workflows::photos::PhotoProblem;
 use aisha_workflows::product::Prices;
+use aisha_workflows::provider::JobProgress;
 use aisha_workflows::styles::Style;
 
 use super::lang::Lang;
@@ -85,6 +86,12 @@ pub trait Texts: Sync {
     fn ask_count(&self, price: i64) -> String;
     fn not_enough_credits(&self, price: i64, balance: i64) -> String;
     fn order_accepted(&self, count: u32, price: i64) -> String;
+    /// The accepted message, edited as the order goes: queued, drawing, saving.
+    fn progress(&self, progress: &JobProgress) -> String;
+    /// The accepted message's last edit: the portraits follow,
+    fn progress_done(&self) -> &'static str;
+    /// or the order failed (its notice follows).
+    fn progress_stopped(&self) -> &'static str;
     /// The message carrying the buttons under an album.
     fn what_next(&self) -> &'static str;
 

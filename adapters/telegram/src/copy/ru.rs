@@ -4,6 +4,7 @@ use aisha_workflows::avatar::Preset;
 use aisha_workflows::notice::Notice;
 use aisha_workflows::photos::PhotoProblem;
 use aisha_workflows::product::Prices;
+use aisha_workflows::provider::JobProgress;
 use aisha_workflows::styles::Style;
 
 use super::Texts;
@@ -219,6 +220,26 @@ impl Texts for Ru {
         format!("✅ Заказ принят: {count} шт., {price} кредитов. Рисую — обычно это меньше минуты.")
     }
 
+    fn progress(&self, progress: &JobProgress) -> String {
+        match progress {
+            JobProgress::Queued { position: Some(n) } if *n > 0 => {
+                format!("⏳ Заказ в очереди: перед вами {n}.")
+            }
+            JobProgress::Queued { .. } => "⏳ Заказ в очереди, скоро начнём.".into(),
+            JobProgress::Running { percent: Some(p) } => format!("🎨 Рисую… {p}%"),
+            JobProgress::Running { percent: None } => "🎨 Рисую…".into(),
+            JobProgress::Saving => "💾 Сохраняю портреты…".into(),
+        }
+    }
+
+    fn progress_done(&self) -> &'static str {
+        "✅ Готово, портреты ниже."
+    }
+
+    fn progress_stopped(&self) -> &'static str {
+        "❌ Заказ не выполнен."
+    }
+
     fn what_next(&self) -> &'static str {
         "Что дальше?"
     }
@@ -412,6 +433,7 @@ impl Texts for Ru {
                 format!("Не получилось увеличить портрет. {refunded} кредитов возвращены.")
             }
             Notice::UpscaleFailed { .. } => "Не получилось увеличить портрет.".into(),
+            Notice::Progress { progress } => self.progress(progress),
         }
     }
 }

@@ -266,7 +266,11 @@ async fn enough(ctx: &BotCtx, w: &Who, price: i64) -> Result<bool, BotError> {
 
 async fn accepted(ctx: &BotCtx, w: &Who, n: u32, price: i64, run_id: &str) -> Result<(), BotError> {
     tracing::info!(run_id, user = w.user, images = n, "portrait order accepted");
-    ctx.say(w.chat, copy(w.lang).order_accepted(n, price), None)
+    let text = copy(w.lang).order_accepted(n, price);
+    let sent = ctx.say(w.chat, text.as_str(), None).await?;
+    // Edited in place as the order's progress arrives (`progress.rs`).
+    ctx.progress
+        .remember(run_id, w.chat, i64::from(sent.id.0), &text)
         .await?;
     Ok(())
 }

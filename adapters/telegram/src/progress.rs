@@ -1,0 +1,168 @@
+//! Live progress, edited in place: the message that accepted an order is remembered against
+//! its run (table `tg_progress_messages`, owned here), and each progress the workflow tells
+//! (an outbox row of kind `progress`, latest wins) becomes an edit of that message — queue
+//! position, then "drawing… 40%", then "saving" (with `sendChatAction upload_photo`). When
+//! the result is delivered the message is edited one last time to a short final line and
+//! closed; a progress that arrives after that is not shown.
+//!
+//! Edits go through [`crate::send::Tg::call`] like every message (the same per-chat
+//! limiter). An edit identical to what the message shows is not sent; Telegram's "message is
+//! not modified" counts as success; a user who blocked the bot ends the row quietly (the
+//! delivery worker's permanent errors).
+
+use aisha_engine::time::now_ms;
+use aisha_engine::{Db, on_db};
+use aisha_workflows::provider::JobProgress;
+use teloxide::prelude::*;
+use teloxide::types::{ChatAction, ChatId, MessageId};
+use teloxide::{ApiError, RequestError};
+
+use super::context::{BotCtx, BotError};
+use super::copy::copy;
+use super::send::is_permanent;
+
+/// The accepted message of one run.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ProgressMessage {
+    pub chat_id: i64,
+    pub message_id: i64,
+    /// What it shows now.
+    pub text: String,
+    pub closed_at: Option<i64>,
+}
+
+/// The `tg_progress_messages` table's store.
+#[derive(Debug, Clone)]
+pub struct ProgressMessages {
+    db: Db,
+}
+
+impl ProgressMessages {
+    pub fn new(db: Db) -> ProgressMessages {
+        ProgressMessages { db }
+    }
+
+    /// Message `message_id` in `chat_id`, showing `text`, accepted run `run_id`.
+    pub async fn remember(
+        &self,
+        run_id: &str,
+        chat_id: i64,
+        message_id: i64,
+        text: &str,
+    ) -> Result<(), sqlx::Error> {
+        on_db!(&self.db, p => sqlx::query(
+            "INSERT INTO tg_progress_messages (run_id, chat_id, message_id, text, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id) DO NOTHING",
+        )
+        .bind(run_id)
+        .bind(chat_id)
+        .bind(message_id)
+        .bind(text)
+        .bind(now_ms())
+        .execute(p)
+        .await
+        .map(|_| ()))
+    }
+
+    pub async fn get(&self, run_id: &str) -> Result<Option<ProgressMessage>, sqlx::Error> {
+        on_db!(&self.db, p => sqlx::query_as(
+            "SELECT chat_id, message_id, text, closed_at FROM tg_progress_messages WHERE run_id = $1",
+        )
+        .bind(run_id)
+        .fetch_optional(p)
+        .await)
+    }
+
+    /// The message now shows `text`; `close`: for good.
+    async fn shown(&self, run_id: &str, text: &str, close: bool) -> Result<(), sqlx::Error> {
+        on_db!(&self.db, p => sqlx::query(
+            "UPDATE tg_progress_messages SET text = $2, \
+             closed_at = CASE WHEN $3 THEN $4 ELSE closed_at END WHERE run_id = $1",
+        )
+        .bind(run_id)
+        .bind(text)
+        .bind(close)
+        .bind(now_ms())
+        .execute(p)
+        .await
+        .map(|_| ()))
+    }
+}
+
+/// Shows `progress` of run `run_id` by editing its accepted message, if it has one still
+/// open.
+pub async fn show(ctx: &BotCtx, run_id: &str, progress: &JobProgress) -> Result<(), BotError> {
+    let Some(m) = ctx.progress.get(run_id).await? else {
+        return Ok(());
+    };
+    if m.closed_at.is_some() {
+        return Ok(());
+    }
+    let lang = ctx.lang(m.chat_id).await;
+    if *progress == JobProgress::Saving {
+        let action = ctx
+            .tg
+            .bot
+            .send_chat_action(ChatId(m.chat_id), ChatAction::UploadPhoto);
+        if let Err(e) = ctx.tg.call(Some(m.chat_id), action).await {
+            if is_permanent(&e) {
+                ctx.progress.shown(run_id, &m.text, true).await?;
+            }
+            return Err(e.into());
+        }
+    }
+    edit(ctx, run_id, &m, &copy(lang).progress(progress), false).await
+}
+
+/// The result of run `run_id` is being delivered: its accepted message says so one last time
+/// (`done`: the result follows; else the order failed) and takes no more progress.
+pub async fn close(ctx: &BotCtx, run_id: &str, done: bool) -> Result<(), BotError> {
+    let Some(m) = ctx.progress.get(run_id).await? else {
+        return Ok(());
+    };
+    if m.closed_at.is_some() {
+        return Ok(());
+    }
+    let lang = ctx.lang(m.chat_id).await;
+    let text = if done {
+        copy(lang).progress_done()
+    } else {
+        copy(lang).progress_stopped()
+    };
+    edit(ctx, run_id, &m, text, true).await
+}
+
+async fn edit(
+    ctx: &BotCtx,
+    run_id: &str,
+    m: &ProgressMessage,
+    text: &str,
+    close: bool,
+) -> Result<(), BotError> {
+    if m.text != text {
+        let req = ctx.tg.bot.edit_message_text(
+            ChatId(m.chat_id),
+            MessageId(i32::try_from(m.message_id).unwrap_or_default()),
+            text,
+        );
+        match ctx.tg.call(Some(m.chat_id), req).await {
+            Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {}
+            Err(e) => {
+                // Blocked, or the message is gone: this message takes no more progress.
+                if is_permanent(&e)
+                    || matches!(
+                        e,
+                        RequestError::Api(
+                            ApiError::MessageToEditNotFound | ApiError::MessageCantBeEdited
+                        )
+                    )
+                {
+                    ctx.progress.shown(run_id, &m.text, true).await?;
+                }
+                return Err(e.into());
+            }
+        }
+    }
+    ctx.progress.shown(run_id, text, close).await?;
+    Ok(())
+}
