@@ -29,7 +29,7 @@ fn demo_trains_an_avatar_and_writes_portraits() {
         "summary",
         "credits: granted 300, spent 173, balance 127",
         "callback received → images stored",
-        "4. upscales the first oil portrait ×2",
+        "5. upscales the first oil portrait ×2",
         "Готово: портрет ×2, 1536×2048",
         "data/demo/portraits/oil-1-upscaled.jpg",
     ] {

@@ -228,14 +228,15 @@ async fn happy_path(kind: QueueKind, store: Store) {
     assert_eq!(s.gallery.count_of_run(&run).await.unwrap(), 2);
     assert_eq!(s.ledger.balance(USER).await.unwrap(), 140);
     assert_eq!(s.kinds().await, ["avatar_ready", "portraits"]);
-    // The store step said "saving" last: the run's one progress row holds it.
+    // The store step said "saving" last: the order's one progress row holds it. (The
+    // training has its own, with the avatar's name and the time left.)
     let progress: Vec<String> = s
         .outbox
         .list(Some(USER), 100)
         .await
         .unwrap()
         .into_iter()
-        .filter(|r| r.kind == "progress")
+        .filter(|r| r.kind == "progress" && r.run_id == run)
         .map(|r| r.payload)
         .collect();
     assert_eq!(

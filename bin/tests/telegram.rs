@@ -244,7 +244,7 @@ async fn train_avatar(bot: &mut Bot, u: &SimUser, bad_at: Option<usize>) {
     let count = bot.said(chat, &format!("{good} фото")).await;
     bot.press(u, &count, "train");
     bot.said(chat, "в очереди").await;
-    bot.said(chat, "готов").await;
+    bot.said(chat, "Аватар «Анна» готов").await;
 }
 
 #[tokio::test]
@@ -355,12 +355,42 @@ async fn the_accepted_message_shows_the_progress_in_place() {
         ("WELCOME_CREDITS", "300"),
         ("SIM_FAL_DELAY_MS", "3000"),
         ("GENERATION_PROGRESS_MS", "100"),
+        ("TRAINING_PROGRESS_MS", "100"),
     ])
     .await;
     let u = user(551, "ru");
     bot.send(&u, json!({"text": "/start"}));
     bot.said(551, "Привет").await;
+    let from = bot.seen;
     train_avatar(&mut bot, &u, None).await;
+
+    // The training message, edited in place with the time left (the preset's expectation:
+    // no training has finished here before), its menu kept, closed before the notice.
+    let calls = bot.sim.sent(Some(551), from);
+    let queued = calls
+        .iter()
+        .find(|c| c.method == "sendMessage" && text_of(c).contains("Обучение «Анна» в очереди"))
+        .unwrap();
+    let edits: Vec<&SentCall> = calls
+        .iter()
+        .filter(|c| c.method == "editMessageText" && c.message_ids == queued.message_ids)
+        .collect();
+    let texts: Vec<String> = edits.iter().map(|c| text_of(c)).collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Обучаю «Анна»…") && t.contains("%. Осталось около 5 мин.")),
+        "a percentage and the time left: {texts:#?}"
+    );
+    assert_eq!(
+        texts.last().map(String::as_str),
+        Some("✅ Обучение закончено."),
+        "{texts:#?}"
+    );
+    assert!(
+        edits.iter().all(|c| c.buttons() == queued.buttons()),
+        "every edit keeps the menu: {edits:#?}"
+    );
     bot.send(&u, json!({"text": "/generate"}));
     let styles = bot.said(551, "Выберите стиль").await;
     bot.press(&u, &styles, "s:oil");

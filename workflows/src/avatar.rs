@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use aisha_engine::runs::COMPENSATE;
+use aisha_engine::time::now_ms;
 use aisha_engine::{
-    Engine, EngineError, FailureCtx, Next, PollCtx, PollOutcome, RetryPolicy, StartOptions,
-    Started, StepCtx, StepError, StepResult, Wait, Workflow,
+    Engine, EngineError, FailureCtx, Next, PollCtx, PollOutcome, ProgressCtx, RetryPolicy,
+    StartOptions, Started, StepCtx, StepError, StepResult, Wait, Workflow,
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -20,11 +21,11 @@ use serde_json::json;
 use crate::avatars::NewAvatar;
 pub use crate::avatars::Preset;
 use crate::blob::BlobKey;
-use crate::notice::Notice;
+use crate::notice::{Notice, TrainingEta};
 pub use crate::photos::Rejected;
 use crate::photos::{Normalised, check_set};
 use crate::product::{Product, start_run};
-use crate::provider::TrainingJob;
+use crate::provider::{JobProgress, TrainingJob};
 
 pub const NAME: &str = "avatar_training";
 /// The engine provider of waits for the user (replacement photos).
@@ -84,6 +85,7 @@ pub fn workflow(p: Product) -> Workflow<AvatarTraining, Product> {
         .step(SUBMIT, submit)
         .step("collect", collect)
         .on_poll(poll)
+        .on_progress(ask_progress, tell_progress)
         .on_failure(failed)
         .limit_per_subject(1, aisha_engine::LimitMode::Refuse)
 }
@@ -249,7 +251,8 @@ async fn submit(mut s: AvatarTraining, ctx: StepCtx<Product>) -> StepResult<Avat
     Ok(Next::Wait(
         Wait::new(p.images.name(), request_id, "collect", s)
             .deadline(p.waits.training_deadline)
-            .poll_every(p.waits.training_poll),
+            .poll_every(p.waits.training_poll)
+            .progress_every(p.waits.training_progress),
     ))
 }
 
@@ -286,6 +289,39 @@ async fn poll(_s: AvatarTraining, ctx: PollCtx<Product>) -> PollOutcome {
     } else {
         PollOutcome::Pending
     }
+}
+
+async fn ask_progress(_s: AvatarTraining, ctx: ProgressCtx<Product>) -> Option<JobProgress> {
+    ctx.deps.images.progress(&ctx.external_id).await
+}
+
+/// The trainer's own progress, and the time left: the recent trainings' median (or the
+/// preset's expectation) less the time this one has taken so far.
+async fn tell_progress(s: AvatarTraining, progress: JobProgress, ctx: ProgressCtx<Product>) {
+    let p = &ctx.deps;
+    let avatars = p.avatars();
+    let left_secs = match (
+        avatars.get(&ctx.run_id).await,
+        avatars.typical_training(s.preset).await,
+    ) {
+        (Ok(Some(a)), Ok(typical)) => {
+            let taken = u64::try_from(now_ms() - a.created_at).unwrap_or_default();
+            let typical = u64::try_from(typical.as_millis()).unwrap_or(u64::MAX);
+            let left = typical.saturating_sub(taken) / 1000;
+            (left > 0).then_some(left)
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(run_id = ctx.run_id, error = %e, "no training estimate");
+            None
+        }
+        (Ok(None), _) => None,
+    };
+    let eta = TrainingEta {
+        name: s.name.clone(),
+        left_secs,
+    };
+    p.tell_progress(&ctx.run_id, &s.user_id, progress, Some(eta))
+        .await;
 }
 
 /// Refund what the run still holds, mark the avatar failed, tell the user.

@@ -1,11 +1,16 @@
 //! The `avatars` table and its only owner: one row per training run (the avatar's id is its
 //! run's id), written by the training workflow and read by the portrait workflow and the bot.
 
+use std::time::Duration;
+
 use aisha_engine::time::now_ms;
 use aisha_engine::{Db, StepError, on_db};
 use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobKey;
+
+/// How many finished trainings a training's expected duration is the median of.
+pub const RECENT_TRAININGS: i64 = 20;
 
 /// How long (and so how well) an avatar is trained.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +30,16 @@ impl Preset {
             Preset::Balanced => "balanced",
             Preset::Quality => "quality",
         }
+    }
+
+    /// How long a training of this preset takes before any has finished here (FAL's trainer
+    /// at its step count, plus its queue).
+    pub fn expected(self) -> Duration {
+        Duration::from_secs(match self {
+            Preset::Fast => 5 * 60,
+            Preset::Balanced => 10 * 60,
+            Preset::Quality => 20 * 60,
+        })
     }
 
     pub fn steps(self) -> u32 {
@@ -205,6 +220,25 @@ impl Avatars {
         .fetch_optional(d)
         .await)?;
         row.map(Avatar::try_from).transpose()
+    }
+
+    /// How long a training of `preset` takes: the median of the last [`RECENT_TRAININGS`]
+    /// that finished (ready, from the avatar's creation to its LoRA), or the preset's
+    /// expectation when none has.
+    pub async fn typical_training(&self, preset: Preset) -> Result<Duration, AvatarsError> {
+        let mut took: Vec<i64> = on_db!(&self.db, d => sqlx::query_scalar(
+            "SELECT updated_at - created_at FROM avatars WHERE preset = $1 AND status = 'ready' \
+             ORDER BY updated_at DESC LIMIT $2",
+        )
+        .bind(preset.as_str())
+        .bind(RECENT_TRAININGS)
+        .fetch_all(d)
+        .await)?;
+        took.sort_unstable();
+        Ok(match took.get(took.len() / 2) {
+            Some(ms) => Duration::from_millis(u64::try_from(*ms).unwrap_or_default()),
+            None => preset.expected(),
+        })
     }
 
     /// The user's latest `limit` avatars, newest first.

@@ -52,7 +52,20 @@ pub enum Notice {
     /// message that accepted the order.
     Progress {
         progress: JobProgress,
+        /// Set when the order is an avatar's training (portraits otherwise, as every progress
+        /// row was before trainings had one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        training: Option<TrainingEta>,
     },
+}
+
+/// A training's progress beyond the service's own: which avatar, and how long it should
+/// still take (from the preset and the recent trainings' real durations).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingEta {
+    pub name: String,
+    /// `None` once the expected time has passed.
+    pub left_secs: Option<u64>,
 }
 
 impl Notice {

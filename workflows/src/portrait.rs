@@ -15,7 +15,6 @@ use crate::avatars::{Avatar, AvatarStatus};
 use crate::blob::BlobKey;
 use crate::gallery::NewPortrait;
 use crate::notice::Notice;
-use crate::outbox::PROGRESS_STEP;
 use crate::product::{Product, start_run};
 use crate::provider::{Aspect, GenerationJob, JobProgress};
 use crate::styles;
@@ -222,7 +221,8 @@ async fn store(mut s: PortraitGeneration, ctx: StepCtx<Product>) -> StepResult<P
         .images
         .generation_result(&payload)
         .map_err(StepError::permanent)?;
-    tell(s.clone(), JobProgress::Saving, &ctx.run_id, p).await;
+    p.tell_progress(&ctx.run_id, &s.user_id, JobProgress::Saving, None)
+        .await;
     s.stored.clear();
     s.withheld = 0;
     for (i, img) in images.iter().enumerate() {
@@ -296,19 +296,9 @@ async fn ask_progress(_s: PortraitGeneration, ctx: ProgressCtx<Product>) -> Opti
 }
 
 async fn tell_progress(s: PortraitGeneration, progress: JobProgress, ctx: ProgressCtx<Product>) {
-    tell(s, progress, &ctx.run_id, &ctx.deps).await;
-}
-
-/// Progress is worth telling, not worth failing a step for: a lost one is replaced by the next.
-async fn tell(s: PortraitGeneration, progress: JobProgress, run_id: &str, p: &Product) {
-    let notice = Notice::Progress { progress };
-    if let Err(e) = p
-        .notifier
-        .notify(run_id, PROGRESS_STEP, &s.user_id, &notice)
-        .await
-    {
-        tracing::warn!(run_id, error = %e, "progress not recorded for the user");
-    }
+    ctx.deps
+        .tell_progress(&ctx.run_id, &s.user_id, progress, None)
+        .await;
 }
 
 async fn failed(s: PortraitGeneration, ctx: FailureCtx<Product>) -> Result<(), StepError> {

@@ -10,9 +10,10 @@ use crate::avatars::Avatars;
 use crate::blob::BlobStore;
 use crate::credits::Ledger;
 use crate::gallery::Gallery;
-use crate::outbox::Notifier;
+use crate::notice::{Notice, TrainingEta};
+use crate::outbox::{Notifier, PROGRESS_STEP};
 use crate::photos::PhotoRules;
-use crate::provider::ImageProvider;
+use crate::provider::{ImageProvider, JobProgress};
 
 /// Prices in credits: configuration (seed defaults: avatar 150, image 5, upscale 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +76,25 @@ pub struct Product {
 }
 
 impl Product {
+    /// Tells `user_id` how far run `run_id` is (its one progress row, latest wins). Progress
+    /// is worth telling, not worth failing a step for: a lost one is replaced by the next.
+    pub(crate) async fn tell_progress(
+        &self,
+        run_id: &str,
+        user_id: &str,
+        progress: JobProgress,
+        training: Option<TrainingEta>,
+    ) {
+        let notice = Notice::Progress { progress, training };
+        if let Err(e) = self
+            .notifier
+            .notify(run_id, PROGRESS_STEP, user_id, &notice)
+            .await
+        {
+            tracing::warn!(run_id, error = %e, "progress not recorded for the user");
+        }
+    }
+
     /// The avatars table's store, on the workflows' database.
     pub fn avatars(&self) -> Avatars {
         Avatars::new(self.db.clone())

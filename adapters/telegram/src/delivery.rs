@@ -22,7 +22,7 @@ use super::context::{BotCtx, BotError};
 use super::copy::copy;
 use super::dialogue::State;
 use super::keyboards;
-use super::progress;
+use super::progress::{self, Last};
 use super::send::is_permanent;
 
 /// How long a claim lasts before another worker may take the row.
@@ -113,12 +113,12 @@ async fn give_up(ctx: &BotCtx, id: &str, error: &str) {
 }
 
 async fn send(ctx: &BotCtx, row: &Claimed, chat: i64, p: &Payload) -> Result<(), BotError> {
-    if let Payload::Notice(Notice::Progress { progress }) = p {
-        return progress::show(ctx, &row.run_id, progress).await;
+    if let Payload::Notice(Notice::Progress { progress, training }) = p {
+        return progress::show(ctx, &row.run_id, progress, training.as_ref()).await;
     }
-    if matches!(row.kind.as_str(), "portraits" | "portrait_failed") && row.progress < 1 {
+    if let Some(last) = Last::of_kind(&row.kind).filter(|_| row.progress < 1) {
         // The accepted message's last edit; it must not hold the result back.
-        match progress::close(ctx, &row.run_id, row.kind == "portraits").await {
+        match progress::close(ctx, &row.run_id, last).await {
             Err(BotError::Telegram(e)) if is_permanent(&e) => return Err(e.into()),
             Err(e) => {
                 tracing::warn!(run_id = row.run_id, error = %e, "closing the progress message")

@@ -1,9 +1,11 @@
-//! Live progress, edited in place: the message that accepted an order is remembered against
-//! its run (table `tg_progress_messages`, owned here), and each progress the workflow tells
-//! (an outbox row of kind `progress`, latest wins) becomes an edit of that message — queue
-//! position, then "drawing… 40%", then "saving" (with `sendChatAction upload_photo`). When
-//! the result is delivered the message is edited one last time to a short final line and
-//! closed; a progress that arrives after that is not shown.
+//! Live progress, edited in place: the message that accepted an order or a training is
+//! remembered against its run (table `tg_progress_messages`, owned here, with its buttons so
+//! an edit keeps them), and each progress the workflow tells (an outbox row of kind
+//! `progress`, latest wins) becomes an edit of that message — queue position, then "drawing…
+//! 40%" (a training: "training… 40%, about 6 min left"), then "saving" (for portraits with
+//! `sendChatAction upload_photo`). When the result is delivered the message is edited one
+//! last time to a short final line and closed; a progress that arrives after that is not
+//! shown.
 //!
 //! Edits go through [`crate::send::Tg::call`] like every message (the same per-chat
 //! limiter). An edit identical to what the message shows is not sent; Telegram's "message is
@@ -12,9 +14,11 @@
 
 use aisha_engine::time::now_ms;
 use aisha_engine::{Db, on_db};
+use aisha_workflows::notice::TrainingEta;
 use aisha_workflows::provider::JobProgress;
+use teloxide::payloads::EditMessageTextSetters;
 use teloxide::prelude::*;
-use teloxide::types::{ChatAction, ChatId, MessageId};
+use teloxide::types::{ChatAction, ChatId, InlineKeyboardMarkup, MessageId};
 use teloxide::{ApiError, RequestError};
 
 use super::context::{BotCtx, BotError};
@@ -28,7 +32,17 @@ pub struct ProgressMessage {
     pub message_id: i64,
     /// What it shows now.
     pub text: String,
+    /// Its buttons, as Telegram's JSON.
+    pub keyboard: Option<String>,
     pub closed_at: Option<i64>,
+}
+
+impl ProgressMessage {
+    fn keyboard(&self) -> Option<InlineKeyboardMarkup> {
+        self.keyboard
+            .as_deref()
+            .and_then(|k| serde_json::from_str(k).ok())
+    }
 }
 
 /// The `tg_progress_messages` table's store.
@@ -42,22 +56,26 @@ impl ProgressMessages {
         ProgressMessages { db }
     }
 
-    /// Message `message_id` in `chat_id`, showing `text`, accepted run `run_id`.
+    /// Message `message_id` in `chat_id`, showing `text` over `keyboard`, accepted run
+    /// `run_id`.
     pub async fn remember(
         &self,
         run_id: &str,
         chat_id: i64,
         message_id: i64,
         text: &str,
+        keyboard: Option<&InlineKeyboardMarkup>,
     ) -> Result<(), sqlx::Error> {
+        let keyboard = keyboard.and_then(|k| serde_json::to_string(k).ok());
         on_db!(&self.db, p => sqlx::query(
-            "INSERT INTO tg_progress_messages (run_id, chat_id, message_id, text, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id) DO NOTHING",
+            "INSERT INTO tg_progress_messages (run_id, chat_id, message_id, text, keyboard, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id) DO NOTHING",
         )
         .bind(run_id)
         .bind(chat_id)
         .bind(message_id)
         .bind(text)
+        .bind(&keyboard)
         .bind(now_ms())
         .execute(p)
         .await
@@ -66,7 +84,8 @@ impl ProgressMessages {
 
     pub async fn get(&self, run_id: &str) -> Result<Option<ProgressMessage>, sqlx::Error> {
         on_db!(&self.db, p => sqlx::query_as(
-            "SELECT chat_id, message_id, text, closed_at FROM tg_progress_messages WHERE run_id = $1",
+            "SELECT chat_id, message_id, text, keyboard, closed_at FROM tg_progress_messages \
+             WHERE run_id = $1",
         )
         .bind(run_id)
         .fetch_optional(p)
@@ -89,9 +108,14 @@ impl ProgressMessages {
     }
 }
 
-/// Shows `progress` of run `run_id` by editing its accepted message, if it has one still
-/// open.
-pub async fn show(ctx: &BotCtx, run_id: &str, progress: &JobProgress) -> Result<(), BotError> {
+/// Shows `progress` of run `run_id` (of a training when `training`) by editing its accepted
+/// message, if it has one still open.
+pub async fn show(
+    ctx: &BotCtx,
+    run_id: &str,
+    progress: &JobProgress,
+    training: Option<&TrainingEta>,
+) -> Result<(), BotError> {
     let Some(m) = ctx.progress.get(run_id).await? else {
         return Ok(());
     };
@@ -99,37 +123,71 @@ pub async fn show(ctx: &BotCtx, run_id: &str, progress: &JobProgress) -> Result<
         return Ok(());
     }
     let lang = ctx.lang(m.chat_id).await;
-    if *progress == JobProgress::Saving {
-        let action = ctx
-            .tg
-            .bot
-            .send_chat_action(ChatId(m.chat_id), ChatAction::UploadPhoto);
-        if let Err(e) = ctx.tg.call(Some(m.chat_id), action).await {
-            if is_permanent(&e) {
-                ctx.progress.shown(run_id, &m.text, true).await?;
+    let text = match training {
+        Some(t) => copy(lang).training_progress(t, progress),
+        None => {
+            if *progress == JobProgress::Saving {
+                upload_photo(ctx, run_id, &m).await?;
             }
-            return Err(e.into());
+            copy(lang).progress(progress)
         }
+    };
+    edit(ctx, run_id, &m, &text, false).await
+}
+
+async fn upload_photo(ctx: &BotCtx, run_id: &str, m: &ProgressMessage) -> Result<(), BotError> {
+    let action = ctx
+        .tg
+        .bot
+        .send_chat_action(ChatId(m.chat_id), ChatAction::UploadPhoto);
+    if let Err(e) = ctx.tg.call(Some(m.chat_id), action).await {
+        if is_permanent(&e) {
+            ctx.progress.shown(run_id, &m.text, true).await?;
+        }
+        return Err(e.into());
     }
-    edit(ctx, run_id, &m, &copy(lang).progress(progress), false).await
+    Ok(())
 }
 
 /// The result of run `run_id` is being delivered: its accepted message says so one last time
-/// (`done`: the result follows; else the order failed) and takes no more progress.
-pub async fn close(ctx: &BotCtx, run_id: &str, done: bool) -> Result<(), BotError> {
+/// (`last`: the result follows, or the order failed) and takes no more progress.
+pub async fn close(ctx: &BotCtx, run_id: &str, last: Last) -> Result<(), BotError> {
     let Some(m) = ctx.progress.get(run_id).await? else {
         return Ok(());
     };
     if m.closed_at.is_some() {
         return Ok(());
     }
-    let lang = ctx.lang(m.chat_id).await;
-    let text = if done {
-        copy(lang).progress_done()
-    } else {
-        copy(lang).progress_stopped()
+    let c = copy(ctx.lang(m.chat_id).await);
+    let text = match last {
+        Last::PortraitsDone => c.progress_done(),
+        Last::PortraitsFailed => c.progress_stopped(),
+        Last::TrainingDone => c.training_done(),
+        Last::TrainingFailed => c.training_stopped(),
     };
     edit(ctx, run_id, &m, text, true).await
+}
+
+/// How an order ended, for its progress message's last line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Last {
+    PortraitsDone,
+    PortraitsFailed,
+    TrainingDone,
+    TrainingFailed,
+}
+
+impl Last {
+    /// The last line an outbox row of `kind` closes its run's progress message with.
+    pub fn of_kind(kind: &str) -> Option<Last> {
+        match kind {
+            "portraits" => Some(Last::PortraitsDone),
+            "portrait_failed" => Some(Last::PortraitsFailed),
+            "avatar_ready" => Some(Last::TrainingDone),
+            "avatar_failed" => Some(Last::TrainingFailed),
+            _ => None,
+        }
+    }
 }
 
 async fn edit(
@@ -140,11 +198,15 @@ async fn edit(
     close: bool,
 ) -> Result<(), BotError> {
     if m.text != text {
-        let req = ctx.tg.bot.edit_message_text(
+        let mut req = ctx.tg.bot.edit_message_text(
             ChatId(m.chat_id),
             MessageId(i32::try_from(m.message_id).unwrap_or_default()),
             text,
         );
+        // Without them in the edit, Telegram takes the buttons off.
+        if let Some(k) = m.keyboard() {
+            req = req.reply_markup(k);
+        }
         match ctx.tg.call(Some(m.chat_id), req).await {
             Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {}
             Err(e) => {

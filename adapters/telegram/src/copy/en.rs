@@ -1,13 +1,13 @@
 //! English, for users whose Telegram speaks something else than Russian, or who chose it.
 
 use aisha_workflows::avatar::Preset;
-use aisha_workflows::notice::Notice;
+use aisha_workflows::notice::{Notice, TrainingEta};
 use aisha_workflows::photos::PhotoProblem;
 use aisha_workflows::product::Prices;
 use aisha_workflows::provider::JobProgress;
 use aisha_workflows::styles::Style;
 
-use super::Texts;
+use super::{Texts, minutes};
 
 pub struct En;
 
@@ -245,6 +245,33 @@ impl Texts for En {
         "❌ The order did not go through."
     }
 
+    fn training_progress(&self, t: &TrainingEta, progress: &JobProgress) -> String {
+        let name = &t.name;
+        let left = match t.left_secs {
+            Some(s) => format!(" About {} min left.", minutes(s)),
+            None => " Almost done.".into(),
+        };
+        match progress {
+            JobProgress::Queued { position: Some(n) } if *n > 0 => {
+                format!("🚀 Training “{name}” is queued: {n} ahead of it.{left}")
+            }
+            JobProgress::Queued { .. } => format!("🚀 Training “{name}” is queued.{left}"),
+            JobProgress::Running { percent: Some(p) } => {
+                format!("🧠 Training “{name}”… {p}%.{left}")
+            }
+            JobProgress::Running { percent: None } => format!("🧠 Training “{name}”…{left}"),
+            JobProgress::Saving => format!("💾 Saving the avatar “{name}”…"),
+        }
+    }
+
+    fn training_done(&self) -> &'static str {
+        "✅ Training finished."
+    }
+
+    fn training_stopped(&self) -> &'static str {
+        "❌ The training failed."
+    }
+
     fn what_next(&self) -> &'static str {
         "What next?"
     }
@@ -445,7 +472,11 @@ impl Texts for En {
                 format!("The upscale failed. {refunded} credits were refunded.")
             }
             Notice::UpscaleFailed { .. } => "The upscale failed.".into(),
-            Notice::Progress { progress } => self.progress(progress),
+            Notice::Progress {
+                progress,
+                training: Some(t),
+            } => self.training_progress(t, progress),
+            Notice::Progress { progress, .. } => self.progress(progress),
         }
     }
 }

@@ -7,13 +7,18 @@ mod en;
 mod ru;
 
 use aisha_workflows::avatar::Preset;
-use aisha_workflows::notice::Notice;
+use aisha_workflows::notice::{Notice, TrainingEta};
 use aisha_workflows::photos::PhotoProblem;
 use aisha_workflows::product::Prices;
 use aisha_workflows::provider::JobProgress;
 use aisha_workflows::styles::Style;
 
 use super::lang::Lang;
+
+/// Whole minutes of `secs`, rounded up (a training's time left is said in minutes).
+fn minutes(secs: u64) -> u64 {
+    secs.div_ceil(60)
+}
 
 /// The bot's words in `lang`.
 pub fn copy(lang: Lang) -> &'static dyn Texts {
@@ -92,6 +97,12 @@ pub trait Texts: Sync {
     fn progress_done(&self) -> &'static str;
     /// or the order failed (its notice follows).
     fn progress_stopped(&self) -> &'static str;
+    /// The training message, edited as the training goes, with the time it should still take.
+    fn training_progress(&self, t: &TrainingEta, progress: &JobProgress) -> String;
+    /// The training message's last edit: the avatar is ready (its notice follows),
+    fn training_done(&self) -> &'static str;
+    /// or the training failed.
+    fn training_stopped(&self) -> &'static str;
     /// The message carrying the buttons under an album.
     fn what_next(&self) -> &'static str;
 

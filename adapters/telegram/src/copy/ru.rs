@@ -1,13 +1,13 @@
 //! Russian, the bot's first language.
 
 use aisha_workflows::avatar::Preset;
-use aisha_workflows::notice::Notice;
+use aisha_workflows::notice::{Notice, TrainingEta};
 use aisha_workflows::photos::PhotoProblem;
 use aisha_workflows::product::Prices;
 use aisha_workflows::provider::JobProgress;
 use aisha_workflows::styles::Style;
 
-use super::Texts;
+use super::{Texts, minutes};
 
 pub struct Ru;
 
@@ -240,6 +240,33 @@ impl Texts for Ru {
         "❌ Заказ не выполнен."
     }
 
+    fn training_progress(&self, t: &TrainingEta, progress: &JobProgress) -> String {
+        let name = &t.name;
+        let left = match t.left_secs {
+            Some(s) => format!(" Осталось около {} мин.", minutes(s)),
+            None => " Почти готово.".into(),
+        };
+        match progress {
+            JobProgress::Queued { position: Some(n) } if *n > 0 => {
+                format!("🚀 Обучение «{name}» в очереди: перед ним {n}.{left}")
+            }
+            JobProgress::Queued { .. } => format!("🚀 Обучение «{name}» в очереди.{left}"),
+            JobProgress::Running { percent: Some(p) } => {
+                format!("🧠 Обучаю «{name}»… {p}%.{left}")
+            }
+            JobProgress::Running { percent: None } => format!("🧠 Обучаю «{name}»…{left}"),
+            JobProgress::Saving => format!("💾 Сохраняю аватар «{name}»…"),
+        }
+    }
+
+    fn training_done(&self) -> &'static str {
+        "✅ Обучение закончено."
+    }
+
+    fn training_stopped(&self) -> &'static str {
+        "❌ Обучение не удалось."
+    }
+
     fn what_next(&self) -> &'static str {
         "Что дальше?"
     }
@@ -433,7 +460,11 @@ impl Texts for Ru {
                 format!("Не получилось увеличить портрет. {refunded} кредитов возвращены.")
             }
             Notice::UpscaleFailed { .. } => "Не получилось увеличить портрет.".into(),
-            Notice::Progress { progress } => self.progress(progress),
+            Notice::Progress {
+                progress,
+                training: Some(t),
+            } => self.training_progress(t, progress),
+            Notice::Progress { progress, .. } => self.progress(progress),
         }
     }
 }

@@ -270,7 +270,7 @@ async fn accepted(ctx: &BotCtx, w: &Who, n: u32, price: i64, run_id: &str) -> Re
     let sent = ctx.say(w.chat, text.as_str(), None).await?;
     // Edited in place as the order's progress arrives (`progress.rs`).
     ctx.progress
-        .remember(run_id, w.chat, i64::from(sent.id.0), &text)
+        .remember(run_id, w.chat, i64::from(sent.id.0), &text, None)
         .await?;
     Ok(())
 }

@@ -265,14 +265,21 @@ pub async fn train(ctx: &BotCtx, w: &Who, _press: &str) -> Result<(), BotError> 
     )
     .await;
     match started {
-        Ok(_) => {
+        Ok(started) => {
             ctx.dialogues.set(w.chat, &State::Idle).await?;
-            ctx.say(
-                w.chat,
-                copy(w.lang).training_queued(&name, ctx.prices.avatar),
-                Some(keyboards::menu(w.lang)),
-            )
-            .await?;
+            let text = copy(w.lang).training_queued(&name, ctx.prices.avatar);
+            let menu = keyboards::menu(w.lang);
+            let sent = ctx.say(w.chat, text.as_str(), Some(menu.clone())).await?;
+            // Edited in place as the training's progress arrives (`progress.rs`).
+            ctx.progress
+                .remember(
+                    &started.run_id,
+                    w.chat,
+                    i64::from(sent.id.0),
+                    &text,
+                    Some(&menu),
+                )
+                .await?;
         }
         Err(EngineError::SubjectLimit { .. }) => {
             ctx.say(w.chat, copy(w.lang).another_training_running(), None)
