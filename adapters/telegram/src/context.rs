@@ -18,7 +18,7 @@ use super::debounce::Debounce;
 use super::dialogue::Dialogues;
 use super::lang::Lang;
 use super::payments::{Invoices, Payments};
-use super::progress::ProgressMessages;
+use super::progress_messages::ProgressMessages;
 use super::send::{DownloadError, Tg};
 use super::users::Users;
 use aisha_http::Metrics;

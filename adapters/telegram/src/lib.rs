@@ -21,6 +21,7 @@ mod keyboards;
 pub mod lang;
 pub mod payments;
 pub mod progress;
+pub mod progress_messages;
 pub mod send;
 mod throttle;
 pub mod updates;
@@ -92,7 +93,7 @@ impl TelegramBot {
             gallery: Gallery::new(db.clone()),
             outbox: Outbox::new(db.clone()),
             users: users::Users::new(db.clone()),
-            progress: progress::ProgressMessages::new(db.clone()),
+            progress: progress_messages::ProgressMessages::new(db.clone()),
             dialogues: dialogue::Dialogues::new(db.clone()),
             invoices: payments::Invoices::new(&config.token),
             payments: payments::Payments::new(db.clone()),

@@ -1,8 +1,8 @@
 //! Live progress, edited in place: the message that accepted an order or a training is
-//! remembered against its run (table `tg_progress_messages`, owned here, with its buttons so
-//! an edit keeps them), and each progress the workflow tells (an outbox row of kind
-//! `progress`, latest wins) becomes an edit of that message — queue position, then "drawing…
-//! 40%" (a training: "training… 40%, about 6 min left"), then "saving" (for portraits with
+//! remembered against its run ([`crate::progress_messages`], with its buttons so an edit
+//! keeps them), and each progress the workflow tells (an outbox row of kind `progress`,
+//! latest wins) becomes an edit of that message — queue position, then "drawing… 40%" (a
+//! training: "training… 40%, about 6 min left"), then "saving" (for portraits with
 //! `sendChatAction upload_photo`). When the result is delivered the message is edited one
 //! last time to a short final line and closed; a progress that arrives after that is not
 //! shown.
@@ -12,101 +12,17 @@
 //! not modified" counts as success; a user who blocked the bot ends the row quietly (the
 //! delivery worker's permanent errors).
 
-use aisha_engine::time::now_ms;
-use aisha_engine::{Db, on_db};
 use aisha_workflows::notice::TrainingEta;
 use aisha_workflows::provider::JobProgress;
 use teloxide::payloads::EditMessageTextSetters;
 use teloxide::prelude::*;
-use teloxide::types::{ChatAction, ChatId, InlineKeyboardMarkup, MessageId};
+use teloxide::types::{ChatAction, ChatId, MessageId};
 use teloxide::{ApiError, RequestError};
 
 use super::context::{BotCtx, BotError};
 use super::copy::copy;
+use super::progress_messages::ProgressMessage;
 use super::send::is_permanent;
-
-/// The accepted message of one run.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ProgressMessage {
-    pub chat_id: i64,
-    pub message_id: i64,
-    /// What it shows now.
-    pub text: String,
-    /// Its buttons, as Telegram's JSON.
-    pub keyboard: Option<String>,
-    pub closed_at: Option<i64>,
-}
-
-impl ProgressMessage {
-    fn keyboard(&self) -> Option<InlineKeyboardMarkup> {
-        self.keyboard
-            .as_deref()
-            .and_then(|k| serde_json::from_str(k).ok())
-    }
-}
-
-/// The `tg_progress_messages` table's store.
-#[derive(Debug, Clone)]
-pub struct ProgressMessages {
-    db: Db,
-}
-
-impl ProgressMessages {
-    pub fn new(db: Db) -> ProgressMessages {
-        ProgressMessages { db }
-    }
-
-    /// Message `message_id` in `chat_id`, showing `text` over `keyboard`, accepted run
-    /// `run_id`.
-    pub async fn remember(
-        &self,
-        run_id: &str,
-        chat_id: i64,
-        message_id: i64,
-        text: &str,
-        keyboard: Option<&InlineKeyboardMarkup>,
-    ) -> Result<(), sqlx::Error> {
-        let keyboard = keyboard.and_then(|k| serde_json::to_string(k).ok());
-        on_db!(&self.db, p => sqlx::query(
-            "INSERT INTO tg_progress_messages (run_id, chat_id, message_id, text, keyboard, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id) DO NOTHING",
-        )
-        .bind(run_id)
-        .bind(chat_id)
-        .bind(message_id)
-        .bind(text)
-        .bind(&keyboard)
-        .bind(now_ms())
-        .execute(p)
-        .await
-        .map(|_| ()))
-    }
-
-    pub async fn get(&self, run_id: &str) -> Result<Option<ProgressMessage>, sqlx::Error> {
-        on_db!(&self.db, p => sqlx::query_as(
-            "SELECT chat_id, message_id, text, keyboard, closed_at FROM tg_progress_messages \
-             WHERE run_id = $1",
-        )
-        .bind(run_id)
-        .fetch_optional(p)
-        .await)
-    }
-
-    /// The message now shows `text`; `close`: for good.
-    async fn shown(&self, run_id: &str, text: &str, close: bool) -> Result<(), sqlx::Error> {
-        on_db!(&self.db, p => sqlx::query(
-            "UPDATE tg_progress_messages SET text = $2, \
-             closed_at = CASE WHEN $3 THEN $4 ELSE closed_at END WHERE run_id = $1",
-        )
-        .bind(run_id)
-        .bind(text)
-        .bind(close)
-        .bind(now_ms())
-        .execute(p)
-        .await
-        .map(|_| ()))
-    }
-}
 
 /// Shows `progress` of run `run_id` (of a training when `training`) by editing its accepted
 /// message, if it has one still open.
