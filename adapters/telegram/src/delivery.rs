@@ -116,7 +116,11 @@ async fn send(ctx: &BotCtx, row: &Claimed, chat: i64, p: &Payload) -> Result<(),
     if let Payload::Notice(Notice::Progress { progress, training }) = p {
         return progress::show(ctx, &row.run_id, progress, training.as_ref()).await;
     }
-    if let Some(last) = Last::of_kind(&row.kind).filter(|_| row.progress < 1) {
+    let last = match p {
+        Payload::Notice(n) => Last::of(n),
+        Payload::Rendered(_) => None,
+    };
+    if let Some(last) = last.filter(|_| row.progress < 1) {
         // The accepted message's last edit; it must not hold the result back.
         match progress::close(ctx, &row.run_id, last).await {
             Err(BotError::Telegram(e)) if is_permanent(&e) => return Err(e.into()),

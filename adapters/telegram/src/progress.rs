@@ -12,7 +12,7 @@
 //! not modified" counts as success; a user who blocked the bot ends the row quietly (the
 //! delivery worker's permanent errors).
 
-use aisha_workflows::notice::TrainingEta;
+use aisha_workflows::notice::{Notice, TrainingEta};
 use aisha_workflows::provider::JobProgress;
 use teloxide::payloads::EditMessageTextSetters;
 use teloxide::prelude::*;
@@ -94,13 +94,13 @@ pub enum Last {
 }
 
 impl Last {
-    /// The last line an outbox row of `kind` closes its run's progress message with.
-    pub fn of_kind(kind: &str) -> Option<Last> {
-        match kind {
-            "portraits" => Some(Last::PortraitsDone),
-            "portrait_failed" => Some(Last::PortraitsFailed),
-            "avatar_ready" => Some(Last::TrainingDone),
-            "avatar_failed" => Some(Last::TrainingFailed),
+    /// The last line `notice` closes its run's progress message with, if it ends an order.
+    pub fn of(notice: &Notice) -> Option<Last> {
+        match notice {
+            Notice::PortraitsReady { .. } => Some(Last::PortraitsDone),
+            Notice::PortraitFailed { .. } => Some(Last::PortraitsFailed),
+            Notice::AvatarReady { .. } => Some(Last::TrainingDone),
+            Notice::AvatarFailed { .. } => Some(Last::TrainingFailed),
             _ => None,
         }
     }
